@@ -1,0 +1,1 @@
+"""Packline's cloud bridge: orders, allocation, credit checks and Sage posting."""

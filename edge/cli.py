@@ -1,0 +1,101 @@
+"""The `packline` console command: one entry point, one subcommand per job.
+
+Subcommands import their implementation only when they run, so `packline --help` stays fast and a
+station never imports the bridge's database code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+PRINTER_FAULTS = ("paper_out", "head_open", "paused", "ribbon_out", "buffer_full")
+
+
+def _run_sim_printer(args: argparse.Namespace) -> int:
+    from firmware_sim.zebra.cli import run_printer
+
+    return run_printer(host=args.host, port=args.port, faults=args.fault)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from firmware_sim.bench import run_bench
+
+    return run_bench(rounds=args.rounds, as_json=args.json)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from firmware_sim.demo import run_demo
+
+    return run_demo(broker_url=args.broker)
+
+
+def _add_sim(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sim = subparsers.add_parser("sim", help="run a piece of the simulated hardware rig")
+    sim_sub = sim.add_subparsers(dest="device", required=True, metavar="DEVICE")
+    printer = sim_sub.add_parser(
+        "printer", help="a virtual Zebra network printer that speaks ZPL on TCP"
+    )
+    printer.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    printer.add_argument("--port", type=int, default=9100, help="TCP port (default 9100)")
+    printer.add_argument(
+        "--fault",
+        action="append",
+        choices=PRINTER_FAULTS,
+        default=[],
+        help="start with this fault set (repeatable)",
+    )
+    printer.set_defaults(handler=_run_sim_printer)
+
+
+def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = subparsers.add_parser(
+        "bench", help="measure the drivers against baselines taken in the same run"
+    )
+    bench.add_argument("--rounds", type=int, default=300, help="samples per measurement")
+    bench.add_argument(
+        "--json", action="store_true", help="end the output with one JSON object on one line"
+    )
+    bench.set_defaults(handler=_run_bench)
+
+
+def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = subparsers.add_parser("demo", help="run a visible pick on the simulated station")
+    demo.add_argument(
+        "--broker",
+        default=None,
+        help="MQTT broker URL (default: start a private Mosquitto on a free loopback port)",
+    )
+    demo.set_defaults(handler=_run_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="packline", description="Packline: warehouse pack stations, bridge and rig."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(subparsers)
+    _add_sim(subparsers)
+    _add_bench(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `packline` command and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

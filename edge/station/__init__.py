@@ -1,0 +1,1 @@
+"""The pack-station process (workflow, local cache and outbox)."""
