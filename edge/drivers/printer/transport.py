@@ -19,7 +19,9 @@ class PrinterTransport(Protocol):
     Must implement: `open`, `close`, `write`, `read`, and the `description` and
     `can_read` attributes. `write` sends every byte or raises; a transport never reports success
     for a partial write. `read` returns whatever arrived within `timeout` seconds (possibly
-    `b""`), and is only called when `can_read` is true (a CUPS queue cannot read back).
+    `b""`), and is only called when `can_read` is true (a CUPS queue cannot read back). The
+    deadline is a parameter, not an `asyncio.timeout` around the call, because a USB transport
+    hands it to pyusb, whose reads block in a thread that cancellation cannot interrupt.
     """
 
     @property
@@ -44,6 +46,6 @@ class PrinterTransport(Protocol):
         """Send all of `data` or raise `PrinterError`."""
         ...
 
-    async def read(self, max_bytes: int, timeout: float) -> bytes:
+    async def read(self, max_bytes: int, timeout: float) -> bytes:  # noqa: ASYNC109 - see above
         """Return up to `max_bytes` that arrived within `timeout` seconds (may be empty)."""
         ...

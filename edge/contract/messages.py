@@ -1,0 +1,371 @@
+"""Message models for every topic in the tree, grouped by the topic kind that carries them.
+
+Each topic kind carries a discriminated union on ``type``, so adding a message to a topic is
+additive and a reader can dispatch without guessing. Models are strict (no coercion: ``"3"`` is not
+a quantity, ``true`` is not an int), refuse unknown fields, and are immutable. Every message
+carries ``schema_version``; see docs/protocol.md for what may change within a version.
+
+Station identity is never in a payload: it comes from the topic, which the broker's ACL checks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, model_validator
+
+from edge.contract.fields import (
+    BdSeq,
+    Gtin,
+    Label,
+    Name,
+    PositiveQuantity,
+    Quantity,
+    Sequence,
+    Sha256Hex,
+    Text,
+    UtcDatetime,
+    Version,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Ack",
+    "AllocationMessage",
+    "BridgeCommand",
+    "CommandMessage",
+    "ConfigDesired",
+    "DeviceInfo",
+    "DeviceKind",
+    "DeviceStatus",
+    "IdentifyStation",
+    "LabelPrinted",
+    "LabelReprinted",
+    "LabelVoided",
+    "LinePicked",
+    "OrderAborted",
+    "OrderAllocated",
+    "OrderCancelled",
+    "OrderCompleted",
+    "OrderLine",
+    "OrderScanned",
+    "ReprintLabel",
+    "RequestRebirth",
+    "ShortageRecorded",
+    "StationBirth",
+    "StationDeath",
+    "StationEvent",
+    "StationEventMessage",
+    "StationInventory",
+    "StationStateMessage",
+    "UpdateOffered",
+    "WireMessage",
+]
+
+SCHEMA_VERSION: Final = 1
+"""The one schema version this build writes and reads."""
+
+DeviceKind = Literal["scanner", "printer", "lights"]
+
+
+class WireMessage(BaseModel):
+    """Base of every message: strict, closed to unknown fields, immutable, versioned."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class _Part(BaseModel):
+    """A nested part of a message, with the same strictness as a message."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- station -> bridge: fulfilment events (topic kind "event") -------------------------------
+
+
+class StationEvent(WireMessage):
+    """Fields every fulfilment event has: an idempotency key, its place in order, and when."""
+
+    event_id: UUID
+    seq: Sequence
+    at: UtcDatetime
+    order_id: Name
+
+
+class OrderScanned(StationEvent):
+    """The packer scanned an order's tote or pick list and started packing this version of it."""
+
+    type: Literal["order_scanned"] = "order_scanned"
+    order_version: Annotated[int, Field(ge=1)]
+
+
+class LinePicked(StationEvent):
+    """Units of one order line were picked from their slot and confirmed."""
+
+    type: Literal["line_picked"] = "line_picked"
+    line_id: Name
+    sku: Name
+    gtin: Gtin
+    slot: Name
+    quantity: PositiveQuantity
+
+
+class ShortageRecorded(StationEvent):
+    """The slot held fewer units than the line needs; the shortfall is recorded, not guessed."""
+
+    type: Literal["shortage_recorded"] = "shortage_recorded"
+    line_id: Name
+    sku: Name
+    slot: Name
+    expected_quantity: PositiveQuantity
+    found_quantity: Quantity
+
+    @model_validator(mode="after")
+    def _found_less_than_expected(self) -> Self:
+        if self.found_quantity >= self.expected_quantity:
+            raise ValueError(
+                f"found_quantity {self.found_quantity} must be < expected_quantity "
+                f"{self.expected_quantity} for a shortage"
+            )
+        return self
+
+
+class OrderCompleted(StationEvent):
+    """The order is packed and labelled; the bridge may ship and post it."""
+
+    type: Literal["order_completed"] = "order_completed"
+    order_version: Annotated[int, Field(ge=1)]
+    label_id: Name
+    carrier: Name
+    tracking_number: Label
+
+
+class LabelPrinted(StationEvent):
+    """A shipping label was printed for the order (the first time)."""
+
+    type: Literal["label_printed"] = "label_printed"
+    label_id: Name
+    carrier: Name
+    tracking_number: Label
+
+
+class LabelReprinted(StationEvent):
+    """The same label was printed again; the tracking number does not change."""
+
+    type: Literal["label_reprinted"] = "label_reprinted"
+    label_id: Name
+    reason: Text
+
+
+class LabelVoided(StationEvent):
+    """A label must not be used; the carrier booking behind it is to be cancelled."""
+
+    type: Literal["label_voided"] = "label_voided"
+    label_id: Name
+    reason: Text
+
+
+class OrderAborted(StationEvent):
+    """Packing stopped without shipping; the allocation goes back to the bridge."""
+
+    type: Literal["order_aborted"] = "order_aborted"
+    reason: Literal["packer_cancelled", "shortage", "damaged", "cancelled_by_bridge", "other"]
+    note: Text | None = None
+
+
+StationEventMessage = Annotated[
+    OrderScanned
+    | LinePicked
+    | ShortageRecorded
+    | OrderCompleted
+    | LabelPrinted
+    | LabelReprinted
+    | LabelVoided
+    | OrderAborted,
+    Field(discriminator="type"),
+]
+
+
+# --- station -> everyone: presence and inventory (kinds "state", "inventory") -----------------
+
+
+class DeviceStatus(_Part):
+    """How one piece of station hardware is doing at birth."""
+
+    kind: DeviceKind
+    name: Name
+    status: Literal["ok", "missing", "fault"]
+    detail: Text | None = None
+
+
+class StationBirth(WireMessage):
+    """The station is online; retained, with the bd_seq its Will (death) carries too."""
+
+    type: Literal["station_birth"] = "station_birth"
+    bd_seq: BdSeq
+    at: UtcDatetime
+    software_version: Version
+    config_version: Annotated[int, Field(ge=0)]
+    hardware: Annotated[tuple[DeviceStatus, ...], Field(max_length=32)] = ()
+
+    @property
+    def online(self) -> bool:
+        return True
+
+
+class StationDeath(WireMessage):
+    """The station is offline. Usually its MQTT Will, so ``at`` is when that connection began."""
+
+    type: Literal["station_death"] = "station_death"
+    bd_seq: BdSeq
+    at: UtcDatetime
+
+    @property
+    def online(self) -> bool:
+        return False
+
+
+StationStateMessage = Annotated[StationBirth | StationDeath, Field(discriminator="type")]
+
+
+class DeviceInfo(_Part):
+    """One piece of hardware as the fleet inventory lists it."""
+
+    kind: DeviceKind
+    name: Name
+    model: Label
+    serial: Label | None = None
+    firmware: Label | None = None
+
+
+class StationInventory(WireMessage):
+    """What the station runs and holds, for the fleet view; retained, replaced when it changes."""
+
+    type: Literal["station_inventory"] = "station_inventory"
+    at: UtcDatetime
+    software_version: Version
+    config_version: Annotated[int, Field(ge=0)]
+    devices: Annotated[tuple[DeviceInfo, ...], Field(max_length=32)] = ()
+    disk_free_bytes: Annotated[int, Field(ge=0)]
+    outbox_depth: Annotated[int, Field(ge=0)]
+
+
+# --- bridge -> station: acknowledgements (kind "ack") -----------------------------------------
+
+
+class Ack(WireMessage):
+    """Every event up to and including ``highest_seq`` is applied; the station may prune them."""
+
+    type: Literal["ack"] = "ack"
+    highest_seq: Annotated[int, Field(ge=0)]
+    at: UtcDatetime
+
+
+# --- bridge -> station: allocations (kind "allocation") ---------------------------------------
+
+
+class OrderLine(_Part):
+    """One line to pick: which product, where it is, and how many."""
+
+    line_id: Name
+    sku: Name
+    gtin: Gtin
+    quantity: PositiveQuantity
+    slot: Name
+
+
+class OrderAllocated(WireMessage):
+    """An order to pack at this station; a higher version replaces a lower one for the order."""
+
+    type: Literal["order_allocated"] = "order_allocated"
+    order_id: Name
+    version: Annotated[int, Field(ge=1)]
+    at: UtcDatetime
+    lines: Annotated[tuple[OrderLine, ...], Field(min_length=1, max_length=500)]
+
+    @model_validator(mode="after")
+    def _line_ids_unique(self) -> Self:
+        seen: set[str] = set()
+        for line in self.lines:
+            if line.line_id in seen:
+                raise ValueError(f"line_id {line.line_id!r} appears more than once in lines")
+            seen.add(line.line_id)
+        return self
+
+
+class OrderCancelled(WireMessage):
+    """The order is withdrawn from the station as of this version."""
+
+    type: Literal["order_cancelled"] = "order_cancelled"
+    order_id: Name
+    version: Annotated[int, Field(ge=1)]
+    at: UtcDatetime
+    reason: Text
+
+
+AllocationMessage = Annotated[OrderAllocated | OrderCancelled, Field(discriminator="type")]
+
+
+# --- bridge -> station: commands (kind "command") ---------------------------------------------
+
+
+class BridgeCommand(WireMessage):
+    """Fields every command has: an id the station can log and de-duplicate, and when."""
+
+    command_id: UUID
+    at: UtcDatetime
+
+
+class RequestRebirth(BridgeCommand):
+    """Publish the birth again (same bd_seq) so the bridge re-learns the station's state."""
+
+    type: Literal["request_rebirth"] = "request_rebirth"
+
+
+class ReprintLabel(BridgeCommand):
+    """Print an existing label again, e.g. when the packer's copy was damaged."""
+
+    type: Literal["reprint_label"] = "reprint_label"
+    order_id: Name
+    label_id: Name
+
+
+class IdentifyStation(BridgeCommand):
+    """Flash the station's lights so a person on the floor can find it."""
+
+    type: Literal["identify_station"] = "identify_station"
+    seconds: Annotated[int, Field(ge=1, le=300)]
+
+
+CommandMessage = Annotated[
+    RequestRebirth | ReprintLabel | IdentifyStation, Field(discriminator="type")
+]
+
+
+# --- bridge -> station: fleet (kinds "config", "update") --------------------------------------
+
+
+class ConfigDesired(WireMessage):
+    """The configuration the station should run; it validates ``settings`` with its own models."""
+
+    type: Literal["config_desired"] = "config_desired"
+    version: Annotated[int, Field(ge=1)]
+    at: UtcDatetime
+    settings: dict[str, JsonValue]
+
+
+class UpdateOffered(WireMessage):
+    """A software release the station should install once the signature checks out."""
+
+    type: Literal["update_offered"] = "update_offered"
+    version: Version
+    at: UtcDatetime
+    url: Annotated[str, Field(pattern=r"^https://[^\s]+$", max_length=2048)]
+    sha256: Sha256Hex
+    size_bytes: Annotated[int, Field(gt=0)]
+    signature: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{86}==$")]
+    """Ed25519 signature (base64) over the release manifest; verified by the updater."""
+    allow_downgrade: StrictBool = False
