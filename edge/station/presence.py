@@ -119,5 +119,5 @@ def supersedes(incoming: StationState, current: StationState | None) -> bool:
 
 
 def is_stale_death(death: StationDeath, current: StationState | None) -> bool:
-    """A death is stale when a birth of a later connection is already known; ignore it."""
-    return isinstance(current, StationBirth) and death.bd_seq < current.bd_seq
+    """A death is stale when a later connection's birth (or death) is already known; ignore it."""
+    return current is not None and death.bd_seq < current.bd_seq

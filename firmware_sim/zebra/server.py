@@ -20,6 +20,7 @@ __all__ = ["DEFAULT_PORT", "ZebraTcpServer"]
 
 DEFAULT_PORT = 9100
 _READ_SIZE = 4096
+_STOP_GRACE = 5.0
 
 
 class ZebraTcpServer:
@@ -41,6 +42,7 @@ class ZebraTcpServer:
         self._requested_port = port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.model.add_fault_listener(self._faults_changed)
 
@@ -74,6 +76,10 @@ class ZebraTcpServer:
         self._hang_up_all()
         await self._server.wait_closed()
         self._server = None
+        if self._handlers:
+            _, stuck = await asyncio.wait(set(self._handlers), timeout=_STOP_GRACE)
+            for task in stuck:
+                task.cancel()
 
     async def serve_forever(self) -> None:
         """Serve until cancelled (the CLI's main loop)."""
@@ -99,6 +105,9 @@ class ZebraTcpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while not writer.is_closing():
                 data = await reader.read(_READ_SIZE)
@@ -116,6 +125,8 @@ class ZebraTcpServer:
             pass
         finally:
             self._writers.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()

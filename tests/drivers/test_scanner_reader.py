@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from edge.config import ConfigError, parse_section
+from edge.config import parse_section
 from edge.drivers.scanner import (
     AmbiguousScanner,
     BarcodeReader,
@@ -22,10 +22,12 @@ from edge.drivers.scanner import (
     ScannerConfig,
     ScannerNotFound,
 )
+from edge.errors import ConfigError
 from firmware_sim.usb import CTRL_RIGHT_BRACKET, SimulatedHidScanner, SimulatedUsbBackend
 
 WAIT = 10.0  # generous: a loaded machine makes tests slower, never wrong
 GS = "\x1d"
+Layout = Literal["us", "uk"]
 
 
 class ReaderEvents:
@@ -87,7 +89,9 @@ def plugged(bus: SimulatedUsbBackend, **options: Any) -> SimulatedHidScanner:
     return scanner
 
 
-async def test_a_scan_arrives_with_its_text_and_a_utc_timestamp(bus, events):
+async def test_a_scan_arrives_with_its_text_and_a_utc_timestamp(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus)
     async with reader(bus, events) as barcode_reader:
         scans = barcode_reader.scans()
@@ -98,7 +102,9 @@ async def test_a_scan_arrives_with_its_text_and_a_utc_timestamp(bus, events):
     assert scan.timestamp.utcoffset() is not None
 
 
-async def test_scans_arrive_in_the_order_they_were_read(bus, events):
+async def test_scans_arrive_in_the_order_they_were_read(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus)
     async with reader(bus, events) as barcode_reader:
         scans = barcode_reader.scans()
@@ -109,8 +115,8 @@ async def test_scans_arrive_in_the_order_they_were_read(bus, events):
 
 
 async def test_opening_detaches_the_kernel_hid_driver_so_scans_do_not_reach_the_console(
-    bus, events
-):
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus)
     assert scanner.kernel_driver_bound(0)
     async with reader(bus, events):
@@ -119,8 +125,8 @@ async def test_opening_detaches_the_kernel_hid_driver_so_scans_do_not_reach_the_
 
 @pytest.mark.parametrize("layout", ["us", "uk"])
 async def test_symbols_that_differ_between_layouts_decode_on_the_matching_layout(
-    bus, events, layout
-):
+    bus: SimulatedUsbBackend, events: ReaderEvents, layout: Layout
+) -> None:
     text = "\"@#\\|~'`Az09!$%^&*()-_=+[]{};:,.<>/? "
     if layout == "uk":
         text += "£¬"
@@ -131,7 +137,9 @@ async def test_symbols_that_differ_between_layouts_decode_on_the_matching_layout
         assert (await next_scan(scans)).text == text
 
 
-async def test_a_uk_scanner_read_as_us_gives_the_wrong_symbols_not_silence(bus, events):
+async def test_a_uk_scanner_read_as_us_gives_the_wrong_symbols_not_silence(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus, layout="uk")
     async with reader(bus, events, layout="us") as barcode_reader:
         scans = barcode_reader.scans()
@@ -139,7 +147,9 @@ async def test_a_uk_scanner_read_as_us_gives_the_wrong_symbols_not_silence(bus, 
         assert (await next_scan(scans)).text == 'a@b"c'
 
 
-async def test_ctrl_right_bracket_becomes_the_gs1_group_separator(bus, events):
+async def test_ctrl_right_bracket_becomes_the_gs1_group_separator(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus, gs1_separator=CTRL_RIGHT_BRACKET)
     async with reader(bus, events) as barcode_reader:
         scans = barcode_reader.scans()
@@ -147,7 +157,9 @@ async def test_ctrl_right_bracket_becomes_the_gs1_group_separator(bus, events):
         assert (await next_scan(scans)).text == f"0105012345678900{GS}10ABC123{GS}17260526"
 
 
-async def test_a_configured_stand_in_character_becomes_the_gs1_group_separator(bus, events):
+async def test_a_configured_stand_in_character_becomes_the_gs1_group_separator(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus, gs1_separator="|")
     async with reader(bus, events, gs1_separator="|") as barcode_reader:
         scans = barcode_reader.scans()
@@ -155,7 +167,9 @@ async def test_a_configured_stand_in_character_becomes_the_gs1_group_separator(b
         assert (await next_scan(scans)).text == f"0105012345678900{GS}10ABC123"
 
 
-async def test_without_a_configured_stand_in_the_character_is_kept_as_typed(bus, events):
+async def test_without_a_configured_stand_in_the_character_is_kept_as_typed(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus, gs1_separator="|")
     async with reader(bus, events) as barcode_reader:
         scans = barcode_reader.scans()
@@ -164,7 +178,9 @@ async def test_without_a_configured_stand_in_the_character_is_kept_as_typed(bus,
 
 
 @pytest.mark.parametrize("identifier", ["]C1", "]d2", "]E0", "]Q3"])
-async def test_the_aim_symbology_identifier_is_stripped_into_its_own_field(bus, events, identifier):
+async def test_the_aim_symbology_identifier_is_stripped_into_its_own_field(
+    bus: SimulatedUsbBackend, events: ReaderEvents, identifier: str
+) -> None:
     scanner = plugged(bus, send_symbology_id=True)
     async with reader(bus, events, symbology_ids=True) as barcode_reader:
         scans = barcode_reader.scans()
@@ -173,7 +189,9 @@ async def test_the_aim_symbology_identifier_is_stripped_into_its_own_field(bus, 
     assert (scan.symbology, scan.text) == (identifier, "0105012345678900")
 
 
-async def test_a_scan_without_the_expected_aim_identifier_is_discarded_with_a_reason(bus, events):
+async def test_a_scan_without_the_expected_aim_identifier_is_discarded_with_a_reason(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus, send_symbology_id=False)
     async with reader(bus, events, symbology_ids=True) as barcode_reader:
         scans = barcode_reader.scans()
@@ -187,7 +205,9 @@ async def test_a_scan_without_the_expected_aim_identifier_is_discarded_with_a_re
 
 
 @pytest.mark.parametrize("keys_per_report", [2, 6])
-async def test_several_keys_in_one_report_are_typed_in_report_order(bus, events, keys_per_report):
+async def test_several_keys_in_one_report_are_typed_in_report_order(
+    bus: SimulatedUsbBackend, events: ReaderEvents, keys_per_report: int
+) -> None:
     scanner = plugged(bus, keys_per_report=keys_per_report)
     text = "ABCdef123aab!!x"
     assert len(scanner.reports_for_scan(text)) < len(SimulatedHidScanner().reports_for_scan(text))
@@ -197,7 +217,7 @@ async def test_several_keys_in_one_report_are_typed_in_report_order(bus, events,
         assert (await next_scan(scans)).text == text
 
 
-async def test_tab_can_be_the_terminator(bus, events):
+async def test_tab_can_be_the_terminator(bus: SimulatedUsbBackend, events: ReaderEvents) -> None:
     scanner = plugged(bus, terminator="tab")
     async with reader(bus, events, terminator="tab") as barcode_reader:
         scans = barcode_reader.scans()
@@ -218,8 +238,8 @@ async def test_tab_can_be_the_terminator(bus, events):
     ],
 )
 async def test_a_garbage_report_discards_its_whole_scan_and_the_stream_carries_on(
-    bus, events, garbage, reason
-):
+    bus: SimulatedUsbBackend, events: ReaderEvents, garbage: bytes, reason: str
+) -> None:
     scanner = plugged(bus)
     first_half, second_half = scanner.reports_for_scan("AB"), scanner.reports_for_scan("CD")
     async with reader(bus, events) as barcode_reader:
@@ -232,7 +252,9 @@ async def test_a_garbage_report_discards_its_whole_scan_and_the_stream_carries_o
         assert (await next_scan(scans)).text == "GOOD"
 
 
-async def test_garbage_between_scans_spares_the_next_scan_after_a_pause(bus, events):
+async def test_garbage_between_scans_spares_the_next_scan_after_a_pause(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus)
     async with reader(bus, events, idle_reset_s=0.05) as barcode_reader:
         scans = barcode_reader.scans()
@@ -244,7 +266,9 @@ async def test_garbage_between_scans_spares_the_next_scan_after_a_pause(bus, eve
         assert (await next_scan(scans)).text == "AFTER"
 
 
-async def test_a_burst_without_its_terminator_is_not_glued_to_the_next_scan(bus, events):
+async def test_a_burst_without_its_terminator_is_not_glued_to_the_next_scan(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus)
     async with reader(bus, events, idle_reset_s=0.05) as barcode_reader:
         scans = barcode_reader.scans()
@@ -257,14 +281,18 @@ async def test_a_burst_without_its_terminator_is_not_glued_to_the_next_scan(bus,
         assert "pause" in discarded.reason
 
 
-async def test_unknown_usb_ids_raise_scanner_not_found_naming_the_ids(bus, events):
+async def test_unknown_usb_ids_raise_scanner_not_found_naming_the_ids(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     plugged(bus)
     with pytest.raises(ScannerNotFound, match="0bad:beef"):
         async with reader(bus, events, vendor_id=0x0BAD, product_id=0xBEEF):
             pass
 
 
-async def test_readers_of_one_model_are_told_apart_by_serial(bus, events):
+async def test_readers_of_one_model_are_told_apart_by_serial(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     left = plugged(bus, serial="LEFT-1", port_numbers=(1, 1))
     right = plugged(bus, serial="RIGHT-2", port_numbers=(1, 2))
     async with reader(bus, events, serial="RIGHT-2") as barcode_reader:
@@ -275,7 +303,9 @@ async def test_readers_of_one_model_are_told_apart_by_serial(bus, events):
     assert left.kernel_driver_bound(0)
 
 
-async def test_readers_of_one_model_are_told_apart_by_port_path(bus, events):
+async def test_readers_of_one_model_are_told_apart_by_port_path(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     plugged(bus, serial=None, port_numbers=(1, 3))
     wanted = plugged(bus, serial=None, port_numbers=(1, 4))
     async with reader(bus, events, port_path="1-1.4") as barcode_reader:
@@ -285,7 +315,9 @@ async def test_readers_of_one_model_are_told_apart_by_port_path(bus, events):
     assert not wanted.kernel_driver_bound(0)
 
 
-async def test_two_matching_readers_without_serial_or_port_are_ambiguous(bus, events):
+async def test_two_matching_readers_without_serial_or_port_are_ambiguous(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     plugged(bus, serial="A", port_numbers=(1,))
     plugged(bus, serial="B", port_numbers=(2,))
     with pytest.raises(AmbiguousScanner, match=r"serial=A port=1-1.*serial=B port=1-2"):
@@ -294,15 +326,17 @@ async def test_two_matching_readers_without_serial_or_port_are_ambiguous(bus, ev
 
 
 async def test_a_serial_that_is_not_plugged_in_is_not_found_and_the_message_lists_the_others(
-    bus, events
-):
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     plugged(bus, serial="PRESENT")
     with pytest.raises(ScannerNotFound, match="serial=PRESENT"):
         async with reader(bus, events, serial="ABSENT"):
             pass
 
 
-async def test_after_unplug_and_replug_the_reader_reopens_and_scans_again(bus, events):
+async def test_after_unplug_and_replug_the_reader_reopens_and_scans_again(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus)
     async with reader(bus, events) as barcode_reader:
         scans = barcode_reader.scans()
@@ -312,23 +346,26 @@ async def test_after_unplug_and_replug_the_reader_reopens_and_scans_again(bus, e
 
         bus.unplug(scanner)
         await events.until_state(ReaderState.DISCONNECTED)
-        assert barcode_reader.state is ReaderState.DISCONNECTED
+        assert barcode_reader.state == ReaderState.DISCONNECTED
 
         bus.plug(scanner)
         await events.until_state(ReaderState.CONNECTED)
         scanner.scan("after")
         assert (await next_scan(scans)).text == "after"
-    assert barcode_reader.state is ReaderState.STOPPED
+    await events.until_state(ReaderState.STOPPED)
 
 
-async def test_a_scan_cut_off_by_an_unplug_is_discarded_not_completed_later(bus, events):
+async def test_a_scan_cut_off_by_an_unplug_is_discarded_not_completed_later(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus)
     async with reader(bus, events) as barcode_reader:
         scans = barcode_reader.scans()
         await events.until_state(ReaderState.CONNECTED)
         scanner.queue_in(0x81, *scanner.reports_for_scan("HALF")[:-2])
-        while scanner.pending_in(0x81):
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(WAIT):
+            while scanner.pending_in(0x81):  # the reader has taken every report  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         bus.unplug(scanner)
         await events.until_state(ReaderState.DISCONNECTED)
         assert (await events.next_discard()).partial == "HALF"
@@ -338,7 +375,9 @@ async def test_a_scan_cut_off_by_an_unplug_is_discarded_not_completed_later(bus,
         assert (await next_scan(scans)).text == "WHOLE"
 
 
-async def test_a_reader_absent_at_start_is_picked_up_when_plugged_if_allowed(bus, events):
+async def test_a_reader_absent_at_start_is_picked_up_when_plugged_if_allowed(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = SimulatedHidScanner()
     async with reader(bus, events, require_at_start=False) as barcode_reader:
         scans = barcode_reader.scans()
@@ -349,14 +388,18 @@ async def test_a_reader_absent_at_start_is_picked_up_when_plugged_if_allowed(bus
         assert (await next_scan(scans)).text == "late"
 
 
-async def test_the_stream_ends_when_the_reader_closes(bus, events):
+async def test_the_stream_ends_when_the_reader_closes(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     plugged(bus)
     async with reader(bus, events) as barcode_reader:
         scans = barcode_reader.scans()
     assert [scan async for scan in scans] == []
 
 
-async def test_a_closed_reader_can_be_opened_again(bus, events):
+async def test_a_closed_reader_can_be_opened_again(
+    bus: SimulatedUsbBackend, events: ReaderEvents
+) -> None:
     scanner = plugged(bus)
     barcode_reader = reader(bus, events)
     async with barcode_reader:
@@ -367,7 +410,7 @@ async def test_a_closed_reader_can_be_opened_again(bus, events):
         assert (await next_scan(scans)).text == "again"
 
 
-def test_config_refuses_unknown_keys_and_bad_values_naming_them():
+def test_config_refuses_unknown_keys_and_bad_values_naming_them() -> None:
     with pytest.raises(ConfigError, match=r"scanner\.colour: unknown key"):
         parse_section(ScannerConfig, {"vendor_id": 1, "product_id": 2, "colour": "red"}, "scanner")
     with pytest.raises(ConfigError, match=r"scanner\.gs1_separator"):

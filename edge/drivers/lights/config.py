@@ -65,7 +65,12 @@ class BuzzerConfig(StrictConfig):
 
 
 class LightsConfig(StrictConfig):
-    """Every GPIO the station's pick-to-light uses, with the button timing."""
+    """Every GPIO the station's pick-to-light uses, with the button timing.
+
+    Buttons are wired from the pin to ground and use the Pi's internal pull-up; LEDs and the
+    buzzer are active high. `debounce_ms` is how long a contact must stay put to count (20-50 ms
+    suits most switches); a press held `long_press_ms` or longer is a long press.
+    """
 
     slots: dict[str, SlotConfig] = Field(min_length=1)
     confirm_button: GpioPin

@@ -2,15 +2,16 @@
 
 gpiozero's `bounce_time` is not a stable-state filter on every pin factory, and its mock factory
 ignores it entirely, so the filter lives here and behaves the same on a Pi and in CI. It runs on
-the asyncio loop: edges arrive through `loop.call_soon_threadsafe` carrying the monotonic time
-they happened, and a level only counts once no other edge followed it within `debounce_seconds`.
-Because that is judged from the edges' own timestamps, a loop that is late to run does not turn
-one bouncy press into two.
+the asyncio loop: edges arrive through `loop.call_soon_threadsafe` carrying the `time.monotonic()`
+at which they happened, and a level only counts once no other edge followed it within
+`debounce_seconds`. Gaps between edges are judged from those stamps, not from when the loop got
+round to them, so a busy loop does not misjudge how long a contact lasted or a button was held.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 __all__ = ["Debouncer"]
@@ -45,7 +46,8 @@ class Debouncer:
         self._pending = (pressed, at)
         if self._quiet_timer is not None:
             self._quiet_timer.cancel()
-        self._quiet_timer = self._loop.call_at(at + self._debounce, self._on_quiet)
+        quiet_in = max(0.0, at + self._debounce - time.monotonic())
+        self._quiet_timer = self._loop.call_later(quiet_in, self._on_quiet)
 
     def cancel(self) -> None:
         """Drop any pending edge; used when the lights shut down."""
