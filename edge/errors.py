@@ -14,4 +14,7 @@ class EdgeError(Exception):
 
 
 class ConfigError(EdgeError, ValueError):
-    """A configuration file or section is invalid; the message names the key and what was expected."""
+    """A configuration file or section is invalid.
+
+    The message names the key and what was expected.
+    """

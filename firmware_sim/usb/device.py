@@ -47,7 +47,7 @@ _STRING_SERIAL = 3
 CONFIGURATION_VALUE = 1
 
 
-class DeviceNotPlugged(SimError, RuntimeError):  # noqa: N818 - named for the condition
+class DeviceNotPlugged(SimError, RuntimeError):
     """A test asked an unplugged simulated device to send data."""
 
 

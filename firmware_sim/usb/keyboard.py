@@ -38,7 +38,7 @@ _RIGHT_BRACKET = 0x30
 _MAX_KEYS_PER_REPORT = 6
 
 
-class UntypableCharacter(SimError, ValueError):  # noqa: N818 - named for the condition
+class UntypableCharacter(SimError, ValueError):
     """The layout has no key for a character the test asked the scanner to type."""
 
 

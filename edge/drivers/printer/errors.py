@@ -29,19 +29,19 @@ class PrinterError(EdgeError):
     """Base of all printer errors."""
 
 
-class PrinterOffline(PrinterError, ConnectionError):  # noqa: N818 - named for the condition the packer sees
+class PrinterOffline(PrinterError, ConnectionError):
     """The printer cannot be reached, or stopped answering (no status reply counts as this)."""
 
 
-class StatusTimeout(PrinterOffline, TimeoutError):  # noqa: N818 - named for the condition the packer sees
+class StatusTimeout(PrinterOffline, TimeoutError):
     """A status query got no complete answer in time; treated as a fault, never as ready."""
 
 
-class MalformedStatus(PrinterError, ValueError):  # noqa: N818 - named for the condition the packer sees
+class MalformedStatus(PrinterError, ValueError):
     """A status reply did not have the documented layout; the message quotes what arrived."""
 
 
-class PrinterFault(PrinterError, RuntimeError):  # noqa: N818 - named for the condition the packer sees
+class PrinterFault(PrinterError, RuntimeError):
     """The printer reports a condition someone must fix before labels print."""
 
     fault = "fault"
@@ -82,7 +82,7 @@ class BufferFull(PrinterFault):
     fault = "buffer_full"
 
 
-class JobOutcomeUnknown(PrinterError, RuntimeError):  # noqa: N818 - named for the condition the packer sees
+class JobOutcomeUnknown(PrinterError, RuntimeError):
     """A job may or may not have printed; only an explicit `reprint` sends it again."""
 
     def __init__(self, job_id: str, detail: str) -> None:
@@ -93,7 +93,7 @@ class JobOutcomeUnknown(PrinterError, RuntimeError):  # noqa: N818 - named for t
         )
 
 
-class UnknownJob(PrinterError, KeyError):  # noqa: N818 - named for the condition the packer sees
+class UnknownJob(PrinterError, KeyError):
     """A reprint named a job id the journal has never seen."""
 
     def __init__(self, job_id: str) -> None:

@@ -28,11 +28,11 @@ _DEVICE_ID_MAX = 1024
 _PAPER_EMPTY, _SELECTED, _NOT_ERROR = 0x20, 0x10, 0x08
 
 
-class ShortWrite(PrinterError, OSError):  # noqa: N818 - named for the condition
+class ShortWrite(PrinterError, OSError):
     """The printer took only part of a write; the rest was not sent and is not retried."""
 
 
-class WriteTimeout(PrinterError, TimeoutError):  # noqa: N818 - named for the condition
+class WriteTimeout(PrinterError, TimeoutError):
     """The printer accepted no data within the write timeout (paused, busy or wedged)."""
 
 

@@ -11,15 +11,15 @@ class ScannerError(EdgeError):
     """Base of all barcode reader errors."""
 
 
-class ScannerNotFound(ScannerError, LookupError):  # noqa: N818 - named for the condition
+class ScannerNotFound(ScannerError, LookupError):
     """No plugged-in USB device matches the configured vendor, product, serial or port."""
 
 
-class AmbiguousScanner(ScannerError, LookupError):  # noqa: N818 - named for the condition
+class AmbiguousScanner(ScannerError, LookupError):
     """Several readers match and nothing in the configuration tells them apart."""
 
 
-class BadReport(ScannerError, ValueError):  # noqa: N818 - named for the condition
+class BadReport(ScannerError, ValueError):
     """A HID report that no boot keyboard sends: wrong length, undefined key, odd modifiers.
 
     The reader logs it and discards the scan it was part of; the stream carries on.
