@@ -1,0 +1,29 @@
+"""`packline bench --json` ends with one JSON object holding every figure beside its baseline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_bench_json_reports_each_measurement_with_a_same_run_baseline() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "bench", "--rounds", "20", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads(completed.stdout.strip().splitlines()[-1])
+    names = [item["name"] for item in document["latency"] + document["throughput"]]
+    assert any(name.startswith("scan") for name in names)
+    assert any(name.startswith("lights") for name in names)
+    assert any(name.startswith("printer") for name in names)
+    for item in document["latency"]:
+        assert item["baseline_median_us"] > 0
+        assert item["ratio"] > 0
+    for item in document["throughput"]:
+        assert item["baseline_per_second"] > 0
+        assert item["driver_per_second"] > 0
