@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edge.drivers.printer.errors import PrinterError, PrinterOffline
+from edge.drivers.printer.errors import PrinterError, PrinterOffline, ShortWrite, WriteTimeout
 from edge.drivers.printer.transport import PrinterTransport
-from edge.drivers.printer.usb_transport import ShortWrite, UsbPrinterTransport, WriteTimeout
+from edge.drivers.printer.usb_transport import UsbPrinterTransport
 from firmware_sim.usb import SimulatedUsbBackend, SimulatedUsbZebra
 from firmware_sim.zebra import Fault, ZebraPrinterModel
 

@@ -26,8 +26,10 @@ from edge.drivers.printer.errors import (
     PrinterFault,
     PrinterOffline,
     RibbonOut,
+    ShortWrite,
     StatusTimeout,
     UnknownJob,
+    WriteTimeout,
 )
 from edge.drivers.printer.journal import JobJournal, JobRecord, JobState, ReprintRecord
 from edge.drivers.printer.labels import Address, build_shipping_label
@@ -60,11 +62,13 @@ __all__ = [
     "PrinterTransport",
     "ReprintRecord",
     "RibbonOut",
+    "ShortWrite",
     "StatusTimeout",
     "TcpConnection",
     "TcpTransport",
     "UnknownJob",
     "UsbConnection",
+    "WriteTimeout",
     "build_shipping_label",
     "build_transport",
     "parse_extended_errors",

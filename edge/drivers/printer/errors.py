@@ -20,8 +20,10 @@ __all__ = [
     "PrinterFault",
     "PrinterOffline",
     "RibbonOut",
+    "ShortWrite",
     "StatusTimeout",
     "UnknownJob",
+    "WriteTimeout",
 ]
 
 
@@ -106,3 +108,11 @@ class UnknownJob(PrinterError, KeyError):
 
 class LabelDataError(PrinterError, ValueError):
     """Data for a label is invalid (e.g. an SSCC with a wrong check digit)."""
+
+
+class ShortWrite(PrinterError, OSError):
+    """The printer took only part of a write; the rest was not sent and is not retried."""
+
+
+class WriteTimeout(PrinterError, TimeoutError):
+    """The printer accepted no data within the write timeout (paused, busy or wedged)."""

@@ -17,23 +17,15 @@ from typing import Any
 import usb.core
 import usb.util
 
-from edge.drivers.printer.errors import PrinterError, PrinterOffline
+from edge.drivers.printer.errors import PrinterError, PrinterOffline, ShortWrite, WriteTimeout
 
-__all__ = ["PortStatus", "ShortWrite", "UsbPrinterTransport", "WriteTimeout"]
+__all__ = ["PortStatus", "UsbPrinterTransport"]
 
 _PRINTER_CLASS = 7
 _CLASS_INTERFACE_IN = 0xA1
 _GET_DEVICE_ID, _GET_PORT_STATUS = 0, 1
 _DEVICE_ID_MAX = 1024
 _PAPER_EMPTY, _SELECTED, _NOT_ERROR = 0x20, 0x10, 0x08
-
-
-class ShortWrite(PrinterError, OSError):
-    """The printer took only part of a write; the rest was not sent and is not retried."""
-
-
-class WriteTimeout(PrinterError, TimeoutError):
-    """The printer accepted no data within the write timeout (paused, busy or wedged)."""
 
 
 @dataclass(frozen=True)
