@@ -49,6 +49,7 @@ MESSAGE_TYPES: Mapping[TopicKind, Mapping[str, type[m.WireMessage]]] = MappingPr
         TopicKind.EVENT: _types_of(m.StationEventMessage),
         TopicKind.STATE: _types_of(m.StationStateMessage),
         TopicKind.INVENTORY: {"station_inventory": m.StationInventory},
+        TopicKind.STATUS: {"station_status": m.StationStatus},
         TopicKind.ACK: {"ack": m.Ack},
         TopicKind.ALLOCATION: _types_of(m.AllocationMessage),
         TopicKind.COMMAND: _types_of(m.CommandMessage),

@@ -13,7 +13,15 @@ from __future__ import annotations
 from typing import Annotated, Final, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
 
 from edge.contract.fields import (
     BdSeq,
@@ -36,6 +44,7 @@ __all__ = [
     "BridgeCommand",
     "CommandMessage",
     "ConfigDesired",
+    "Delivery",
     "DeviceInfo",
     "DeviceKind",
     "DeviceStatus",
@@ -44,6 +53,7 @@ __all__ = [
     "LabelReprinted",
     "LabelVoided",
     "LinePicked",
+    "LineReturned",
     "OrderAborted",
     "OrderAllocated",
     "OrderCancelled",
@@ -52,13 +62,17 @@ __all__ = [
     "OrderScanned",
     "ReprintLabel",
     "RequestRebirth",
+    "ShipTo",
+    "ShortageReason",
     "ShortageRecorded",
     "StationBirth",
+    "StationCounters",
     "StationDeath",
     "StationEvent",
     "StationEventMessage",
     "StationInventory",
     "StationStateMessage",
+    "StationStatus",
     "UpdateOffered",
     "WireMessage",
 ]
@@ -113,8 +127,15 @@ class LinePicked(StationEvent):
     quantity: PositiveQuantity
 
 
+ShortageReason = Literal["missing", "damaged", "wrong_item_in_slot", "other"]
+"""Why a slot could not supply a line in full, as the packer reported it."""
+
+
 class ShortageRecorded(StationEvent):
-    """The slot held fewer units than the line needs; the shortfall is recorded, not guessed."""
+    """The slot held fewer units than the line needs; the shortfall is recorded, not guessed.
+
+    ``found_quantity`` units of the line were picked; the balance stays open at the bridge.
+    """
 
     type: Literal["shortage_recorded"] = "shortage_recorded"
     line_id: Name
@@ -122,6 +143,7 @@ class ShortageRecorded(StationEvent):
     slot: Name
     expected_quantity: PositiveQuantity
     found_quantity: Quantity
+    reason: ShortageReason = "missing"
 
     @model_validator(mode="after")
     def _found_less_than_expected(self) -> Self:
@@ -131,6 +153,19 @@ class ShortageRecorded(StationEvent):
                 f"{self.expected_quantity} for a shortage"
             )
         return self
+
+
+class LineReturned(StationEvent):
+    """Units already picked for a line went back to their slot (the allocation was reduced).
+
+    The line's picked quantity is its ``line_picked`` quantities minus its ``line_returned`` ones.
+    """
+
+    type: Literal["line_returned"] = "line_returned"
+    line_id: Name
+    sku: Name
+    slot: Name
+    quantity: PositiveQuantity
 
 
 class OrderCompleted(StationEvent):
@@ -180,6 +215,7 @@ StationEventMessage = Annotated[
     OrderScanned
     | LinePicked
     | ShortageRecorded
+    | LineReturned
     | OrderCompleted
     | LabelPrinted
     | LabelReprinted
@@ -210,6 +246,10 @@ class StationBirth(WireMessage):
     software_version: Version
     config_version: Annotated[int, Field(ge=0)]
     hardware: Annotated[tuple[DeviceStatus, ...], Field(max_length=32)] = ()
+    config_hash: Sha256Hex | None = None
+    """SHA-256 of the station.toml the station runs, so drift is visible without reading it."""
+    outbox_depth: Annotated[int, Field(ge=0)] = 0
+    """Events written but not yet acknowledged; the bridge expects that many to be replayed."""
 
     @property
     def online(self) -> bool:
@@ -229,6 +269,42 @@ class StationDeath(WireMessage):
 
 
 StationStateMessage = Annotated[StationBirth | StationDeath, Field(discriminator="type")]
+
+
+class StationCounters(_Part):
+    """What the station has done since its state directory was created (they only go up)."""
+
+    orders_completed: Annotated[int, Field(ge=0)] = 0
+    picks: Annotated[int, Field(ge=0)] = 0
+    shorts: Annotated[int, Field(ge=0)] = 0
+    wrong_scans: Annotated[int, Field(ge=0)] = 0
+    wrong_slots: Annotated[int, Field(ge=0)] = 0
+    reprints: Annotated[int, Field(ge=0)] = 0
+    voids: Annotated[int, Field(ge=0)] = 0
+    aborts: Annotated[int, Field(ge=0)] = 0
+    reconnects: Annotated[int, Field(ge=0)] = 0
+    rejected_messages: Annotated[int, Field(ge=0)] = 0
+
+
+class StationStatus(WireMessage):
+    """The station's live status for the floor view: workflow, printer, outbox and counters.
+
+    Retained and republished when it changes (at most a few times a second), so a dashboard that
+    connects later sees the latest at once. Presence stays on the ``state`` topic.
+    """
+
+    type: Literal["station_status"] = "station_status"
+    at: UtcDatetime
+    phase: Literal["idle", "picking", "finalising", "labelling", "fault"]
+    order_id: Name | None = None
+    printer: Literal["ok", "fault", "offline", "unknown"]
+    printer_detail: Text | None = None
+    outbox_depth: Annotated[int, Field(ge=0)]
+    outbox_bytes: Annotated[int, Field(ge=0)]
+    outbox_oldest_age_s: Annotated[float, Field(ge=0)] | None = None
+    outbox_alarm: StrictBool
+    acknowledged_seq: Annotated[int, Field(ge=0)]
+    counters: StationCounters
 
 
 class DeviceInfo(_Part):
@@ -277,6 +353,28 @@ class OrderLine(_Part):
     slot: Name
 
 
+class ShipTo(_Part):
+    """Where the parcel goes, as printed on the label, top to bottom."""
+
+    name: Label
+    lines: Annotated[tuple[Label, ...], Field(max_length=4)] = ()
+    city: Label
+    postal_code: Annotated[StrictStr, Field(min_length=1, max_length=16)]
+    country: Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$")]
+    """ISO 3166-1 alpha-2 code."""
+
+
+class Delivery(_Part):
+    """How the order ships: the label's address, carrier and references."""
+
+    ship_to: ShipTo
+    carrier: Name
+    service_level: Name | None = None
+    shipment_reference: Name | None = None
+    tracking_number: Label | None = None
+    """The carrier's number when booked ahead; without it the station labels with the SSCC."""
+
+
 class OrderAllocated(WireMessage):
     """An order to pack at this station; a higher version replaces a lower one for the order."""
 
@@ -285,6 +383,9 @@ class OrderAllocated(WireMessage):
     version: Annotated[int, Field(ge=1)]
     at: UtcDatetime
     lines: Annotated[tuple[OrderLine, ...], Field(min_length=1, max_length=500)]
+    tote: Name | None = None
+    """The tote the order was picked into upstream; scanning it starts the order too."""
+    delivery: Delivery | None = None
 
     @model_validator(mode="after")
     def _line_ids_unique(self) -> Self:

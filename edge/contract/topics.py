@@ -61,6 +61,7 @@ class TopicKind(enum.StrEnum):
     EVENT = "event"
     STATE = "state"
     INVENTORY = "inventory"
+    STATUS = "status"
     ACK = "ack"
     ALLOCATION = "allocation"
     COMMAND = "command"
@@ -107,6 +108,12 @@ TOPIC_SPECS: Mapping[TopicKind, TopicSpec] = MappingProxyType(
                 "station",
                 retain=True,
                 purpose="hardware and software inventory for the fleet view",
+            ),
+            _spec(
+                TopicKind.STATUS,
+                "station",
+                retain=True,
+                purpose="live workflow, printer, outbox and counters for the floor view",
             ),
             _spec(
                 TopicKind.ACK,

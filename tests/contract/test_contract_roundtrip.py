@@ -14,6 +14,7 @@ from edge.contract import (
     MESSAGE_TYPES,
     Ack,
     ConfigDesired,
+    Delivery,
     DeviceInfo,
     DeviceStatus,
     IdentifyStation,
@@ -21,6 +22,7 @@ from edge.contract import (
     LabelReprinted,
     LabelVoided,
     LinePicked,
+    LineReturned,
     OrderAborted,
     OrderAllocated,
     OrderCancelled,
@@ -29,11 +31,14 @@ from edge.contract import (
     OrderScanned,
     ReprintLabel,
     RequestRebirth,
+    ShipTo,
     ShortageRecorded,
     StationBirth,
+    StationCounters,
     StationDeath,
     StationId,
     StationInventory,
+    StationStatus,
     UpdateOffered,
     WireMessage,
     decode,
@@ -77,6 +82,7 @@ def shortages(draw: st.DrawFn) -> WireMessage:
             slot=names,
             expected_quantity=st.just(expected),
             found_quantity=st.integers(min_value=0, max_value=expected - 1),
+            reason=st.sampled_from(["missing", "damaged", "wrong_item_in_slot", "other"]),
         )
     )
 
@@ -102,6 +108,7 @@ MESSAGES: dict[type[WireMessage], st.SearchStrategy[WireMessage]] = {
         LinePicked, line_id=names, sku=names, gtin=gtins(), slot=names, quantity=positive
     ),
     ShortageRecorded: shortages(),
+    LineReturned: _event(LineReturned, line_id=names, sku=names, slot=names, quantity=positive),
     OrderCompleted: _event(
         OrderCompleted,
         order_version=versions,
@@ -135,6 +142,8 @@ MESSAGES: dict[type[WireMessage], st.SearchStrategy[WireMessage]] = {
             ),
             max_size=4,
         ).map(tuple),
+        config_hash=st.none() | st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+        outbox_depth=counts,
     ),
     StationDeath: st.builds(StationDeath, bd_seq=sequences, at=instants),
     StationInventory: st.builds(
@@ -156,6 +165,20 @@ MESSAGES: dict[type[WireMessage], st.SearchStrategy[WireMessage]] = {
         disk_free_bytes=counts,
         outbox_depth=counts,
     ),
+    StationStatus: st.builds(
+        StationStatus,
+        at=instants,
+        phase=st.sampled_from(["idle", "picking", "finalising", "labelling", "fault"]),
+        order_id=st.none() | names,
+        printer=st.sampled_from(["ok", "fault", "offline", "unknown"]),
+        printer_detail=st.none() | texts,
+        outbox_depth=counts,
+        outbox_bytes=counts,
+        outbox_oldest_age_s=st.none() | st.floats(min_value=0, max_value=1e9),
+        outbox_alarm=st.booleans(),
+        acknowledged_seq=counts,
+        counters=st.builds(StationCounters, picks=counts, shorts=counts, reconnects=counts),
+    ),
     Ack: st.builds(Ack, highest_seq=st.integers(min_value=0, max_value=MAX_SEQUENCE), at=instants),
     OrderAllocated: st.builds(
         OrderAllocated,
@@ -165,6 +188,23 @@ MESSAGES: dict[type[WireMessage], st.SearchStrategy[WireMessage]] = {
         lines=st.lists(
             order_lines, min_size=1, max_size=8, unique_by=lambda line: line.line_id
         ).map(tuple),
+        tote=st.none() | names,
+        delivery=st.none()
+        | st.builds(
+            Delivery,
+            ship_to=st.builds(
+                ShipTo,
+                name=labels,
+                lines=st.lists(labels, max_size=4).map(tuple),
+                city=labels,
+                postal_code=st.from_regex(r"[A-Z0-9 ]{1,16}", fullmatch=True),
+                country=st.from_regex(r"[A-Z]{2}", fullmatch=True),
+            ),
+            carrier=names,
+            service_level=st.none() | names,
+            shipment_reference=st.none() | names,
+            tracking_number=st.none() | labels,
+        ),
     ),
     OrderCancelled: st.builds(
         OrderCancelled, order_id=names, version=versions, at=instants, reason=texts
