@@ -52,6 +52,7 @@ def test_presence_and_desired_state_topics_are_retained_and_events_are_not() -> 
     assert retained == {
         TopicKind.STATE,
         TopicKind.INVENTORY,
+        TopicKind.STATUS,
         TopicKind.ACK,
         TopicKind.CONFIG,
         TopicKind.UPDATE,
