@@ -122,7 +122,8 @@ def test_a_verified_item_and_its_slot_button_confirm_the_line_and_its_light_goes
 
 def test_the_happy_path_prints_the_label_then_completes_with_the_done_pattern() -> None:
     state, effects = run(PICK_ALL)
-    assert state.order is not None and state.order.phase is Phase.LABELLING
+    assert state.order is not None
+    assert state.order.phase is Phase.LABELLING
     assert isinstance(effects[-1], NeedLabel)
 
     state, effects = run([LabelPlanned(PLAN)], state)
@@ -133,8 +134,10 @@ def test_the_happy_path_prints_the_label_then_completes_with_the_done_pattern() 
     assert OrderFinished("SO-1", 1, "completed") in effects
     assert Flash(("A1", "A2"), PatternName.DONE) in effects
     assert Sound(SignalName.DONE) in effects
-    assert state.order is None and state.counts.orders_completed == 1
-    assert state.last_label is not None and state.last_label.label_id == PLAN.label_id
+    assert state.order is None
+    assert state.counts.orders_completed == 1
+    assert state.last_label is not None
+    assert state.last_label.label_id == PLAN.label_id
 
 
 def test_pressing_an_unlit_slot_gives_the_wrong_slot_pattern_and_a_buzz_and_changes_nothing() -> (
@@ -155,7 +158,8 @@ def test_a_wrong_item_is_blocked_with_an_error_light_and_a_buzz() -> None:
     after, effects = run([ItemScan(gtin=TEA, text=TEA)], before)
 
     assert after.order == before.order
-    assert after.alert is not None and after.alert.kind == "wrong_item"
+    assert after.alert is not None
+    assert after.alert.kind == "wrong_item"
     assert Sound(SignalName.ERROR) in effects
     assert light_picture(after)["A1"] == (PatternName.ERROR, 2)
 
@@ -166,7 +170,8 @@ def test_an_unknown_barcode_gets_a_clear_error_not_a_crash() -> None:
         scan = classify_scan(text, None, lambda _code: None)
         assert isinstance(scan, BadScan), text
         state, effects = run([scan], state)
-        assert state.alert is not None and state.alert.kind == "unknown_barcode"
+        assert state.alert is not None
+        assert state.alert.kind == "unknown_barcode"
         assert Sound(SignalName.ERROR) in effects
 
 
@@ -188,13 +193,15 @@ def test_a_slot_cannot_be_confirmed_before_its_item_was_scanned() -> None:
     after, effects = run([SlotPress("A1")], before)
 
     assert after.order == before.order
-    assert after.alert is not None and after.alert.kind == "scan_first"
+    assert after.alert is not None
+    assert after.alert.kind == "scan_first"
     assert emitted(effects) == []
 
 
 def test_with_verification_per_unit_every_unit_is_scanned_before_the_button_counts() -> None:
     state, _ = run([OrderScan(allocation()), scan_mug(), SlotPress("A1")], verification="each")
-    assert state.alert is not None and "1 of 2" in state.alert.message
+    assert state.alert is not None
+    assert "1 of 2" in state.alert.message
 
     state, effects = run([scan_mug(), SlotPress("A1")], state, verification="each")
     assert emitted(effects) == [LinePicked]
@@ -204,14 +211,13 @@ def test_scanning_more_units_than_the_order_needs_is_an_over_pick() -> None:
     state, _ = run([OrderScan(allocation()), scan_mug(), SlotPress("A1")])
     state, effects = run([scan_mug()], state)
 
-    assert state.alert is not None and state.alert.kind == "over_pick"
+    assert state.alert is not None
+    assert state.alert.kind == "over_pick"
     assert Sound(SignalName.ERROR) in effects
 
 
 def test_a_long_press_on_shortage_records_a_short_pick_then_confirm_ships_a_partial() -> None:
-    state, effects = run(
-        [OrderScan(allocation()), scan_mug(), SlotPress("A1"), ShortagePress()]
-    )
+    state, effects = run([OrderScan(allocation()), scan_mug(), SlotPress("A1"), ShortagePress()])
     short = [e for e in effects if isinstance(e, Emit) and e.event_type is ShortageRecorded]
     assert short[0].fields == {
         "order_id": "SO-1",
@@ -222,11 +228,13 @@ def test_a_long_press_on_shortage_records_a_short_pick_then_confirm_ships_a_part
         "found_quantity": 0,
         "reason": "missing",
     }
-    assert state.order is not None and state.order.phase is Phase.FINALISING
+    assert state.order is not None
+    assert state.order.phase is Phase.FINALISING
     assert light_picture(state) == {"A2": (PatternName.SHORTAGE, None)}
 
     state, effects = run([ConfirmPress()], state)
-    assert state.order is not None and state.order.phase is Phase.LABELLING
+    assert state.order is not None
+    assert state.order.phase is Phase.LABELLING
     assert isinstance(effects[-1], NeedLabel)
 
 
@@ -258,28 +266,33 @@ def test_reprint_is_audited_and_void_stops_further_reprints() -> None:
     state, effects = run([RequestReprint(reason="torn")], state)
     assert effects == [ReprintLabelJob(PLAN.label_id, "SO-1", "torn")]
     state, effects = run([ReprintDone(PLAN.label_id, "SO-1", "torn")], state)
-    assert emitted(effects) == [LabelReprinted] and state.counts.reprints == 1
+    assert emitted(effects) == [LabelReprinted]
+    assert state.counts.reprints == 1
 
     state, effects = run([Void(reason="wrong parcel")], state)
     assert emitted(effects) == [LabelVoided]
     state, effects = run([RequestReprint(reason="again")], state)
-    assert state.alert is not None and "voided" in state.alert.message
+    assert state.alert is not None
+    assert "voided" in state.alert.message
     assert not any(isinstance(e, ReprintLabelJob) for e in effects)
 
 
 def test_abort_ends_the_order_and_asks_for_picked_items_back() -> None:
     state, effects = run([OrderScan(allocation()), scan_mug(), SlotPress("A1"), Abort()])
 
-    assert state.order is None and light_picture(state) == {}
+    assert state.order is None
+    assert light_picture(state) == {}
     assert emitted(effects)[-1] is OrderAborted
-    assert state.alert is not None and "2 x MUG to A1" in state.alert.message
+    assert state.alert is not None
+    assert "2 x MUG to A1" in state.alert.message
 
 
 def test_an_order_being_labelled_cannot_be_aborted() -> None:
     state, _ = run(PICK_ALL)
     state, effects = run([Abort()], state)
 
-    assert state.order is not None and state.order.phase is Phase.LABELLING
+    assert state.order is not None
+    assert state.order.phase is Phase.LABELLING
     assert emitted(effects) == []
 
 
@@ -287,7 +300,8 @@ def test_a_higher_quantity_mid_pick_relights_the_line_with_the_balance() -> None
     state, _ = run([OrderScan(allocation()), scan_mug(), SlotPress("A1")])
     state, effects = run([AllocationChanged(allocation(version=2, mug=5))], state)
 
-    assert state.order is not None and state.order.version == 2
+    assert state.order is not None
+    assert state.order.version == 2
     assert light_picture(state)["A1"] == (PatternName.PICK, 3)
     assert emitted(effects) == []
 
@@ -296,7 +310,8 @@ def test_a_lower_quantity_than_already_picked_asks_for_the_excess_back() -> None
     state, _ = run([OrderScan(allocation()), scan_mug(), SlotPress("A1")])
     state, _ = run([AllocationChanged(allocation(version=2, mug=1))], state)
     assert light_picture(state)["A1"] == (PatternName.ERROR, 1)
-    assert state.alert is not None and state.alert.kind == "return_items"
+    assert state.alert is not None
+    assert state.alert.kind == "return_items"
 
     state, effects = run([SlotPress("A1")], state)
     returned = [e for e in effects if isinstance(e, Emit) and e.event_type is LineReturned]
@@ -308,15 +323,17 @@ def test_an_older_or_equal_allocation_version_changes_nothing() -> None:
     state, _ = run([OrderScan(allocation(version=3))])
     after, effects = run([AllocationChanged(allocation(version=3, mug=9))], state)
 
-    assert after == state and effects == []
+    assert after == state
+    assert effects == []
 
 
 def test_a_cancelled_order_goes_dark_and_is_recorded_as_aborted_by_the_bridge() -> None:
     state, _ = run([OrderScan(allocation())])
     state, effects = run([AllocationCancelled("SO-1", 2, "customer cancelled")], state)
 
-    assert state.order is None and light_picture(state) == {}
-    aborted = [e for e in effects if isinstance(e, Emit)][0]
+    assert state.order is None
+    assert light_picture(state) == {}
+    aborted = next(e for e in effects if isinstance(e, Emit))
     assert aborted.fields["reason"] == "cancelled_by_bridge"
     assert OrderFinished("SO-1", 1, "cancelled") in effects
 
@@ -327,7 +344,8 @@ def test_a_second_order_cannot_start_while_one_is_open() -> None:
     after, effects = run([OrderScan(other)], state)
 
     assert after.order == state.order
-    assert after.alert is not None and after.alert.kind == "busy"
+    assert after.alert is not None
+    assert after.alert.kind == "busy"
     assert emitted(effects) == []
 
 
@@ -335,8 +353,10 @@ def test_a_printer_fault_keeps_the_order_labelling_with_the_reason_shown() -> No
     state, _ = run([*PICK_ALL, LabelPlanned(PLAN)])
     state, _ = run([LabelFailed(PLAN.label_id, "paper out")], state)
 
-    assert state.order is not None and state.order.phase is Phase.LABELLING
-    assert state.alert is not None and "paper out" in state.alert.message
+    assert state.order is not None
+    assert state.order.phase is Phase.LABELLING
+    assert state.alert is not None
+    assert "paper out" in state.alert.message
 
 
 @pytest.mark.parametrize("cut_after", range(len(PICK_ALL) + 1))
@@ -346,9 +366,7 @@ def test_after_a_restart_the_saved_state_relights_only_unconfirmed_slots(cut_aft
 
     assert restored == state
     assert light_picture(restored) == light_picture(state)
-    confirmed = {
-        line.slot for line in (state.order.lines if state.order else ()) if line.closed
-    }
+    confirmed = {line.slot for line in (state.order.lines if state.order else ()) if line.closed}
     assert confirmed.isdisjoint(light_picture(restored))
     assert not any(isinstance(effect, Emit) for effect in resume(restored))
 
