@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 __all__ = ["build_parser", "main"]
 
@@ -33,6 +34,34 @@ def _run_demo(args: argparse.Namespace) -> int:
     from firmware_sim.demo import run_demo
 
     return run_demo(broker_url=args.broker)
+
+
+def _run_station(args: argparse.Namespace) -> int:
+    from edge.station.main import run_station
+
+    return run_station(
+        config_path=args.config, sim=args.sim, sim_control_port=args.sim_control_port
+    )
+
+
+def _add_station(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    station = subparsers.add_parser("station", help="run a pack station")
+    station_sub = station.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = station_sub.add_parser("run", help="run the station process from its station.toml")
+    run.add_argument("--config", type=Path, required=True, help="path to station.toml")
+    run.add_argument(
+        "--sim",
+        action="store_true",
+        help="wire the simulated scanner, lights and printer instead of real hardware",
+    )
+    run.add_argument(
+        "--sim-control-port",
+        type=int,
+        default=0,
+        help="with --sim: loopback port of the rig's control socket (0 picks a free one and "
+        "writes it to <state_dir>/sim-control.port)",
+    )
+    run.set_defaults(handler=_run_station)
 
 
 def _add_sim(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_demo(subparsers)
+    _add_station(subparsers)
     _add_sim(subparsers)
     _add_bench(subparsers)
     return parser

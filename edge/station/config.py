@@ -1,0 +1,127 @@
+"""`station.toml`: everything one pack station needs, validated at start with the bad key named.
+
+Each section is the strict model of the part that reads it (the drivers' own configs, the
+uplink's broker settings, the label settings), so a typo or a value out of range stops the station
+before it touches hardware, with a message such as
+``invalid configuration: lights.slots.A1.led: Field required``. Relative paths are taken from
+the state directory, so one directory holds everything a station must keep across restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from edge.config import StrictConfig, load_toml, parse_section
+from edge.contract import StationId
+from edge.contract.errors import InvalidIdError
+from edge.drivers.lights import LightsConfig
+from edge.drivers.printer.config import PrinterConfig
+from edge.drivers.printer.label_config import LabelSettings
+from edge.drivers.scanner import ScannerConfig
+from edge.errors import ConfigError
+from edge.station.uplink import BrokerSettings
+
+__all__ = [
+    "LoadedConfig",
+    "OutboxSettings",
+    "StationConfig",
+    "StationSection",
+    "load_station_config",
+    "parse_station_config",
+]
+
+
+class StationSection(StrictConfig):
+    """`[station]`: who the station is, where it keeps its state, and how it verifies items."""
+
+    site: str
+    id: str
+    state_dir: Path
+    verification: Literal["each", "line", "off"] = "line"
+    """Scan every unit, scan once per line, or confirm with the button alone."""
+    default_carrier: str = Field(default="OWN", min_length=1, max_length=64)
+    """Carrier printed when an allocation names none."""
+    alert_seconds: float = Field(default=3.0, gt=0, le=60)
+    """How long a transient alert (wrong slot, wrong item) shows before the lights settle."""
+
+    @model_validator(mode="after")
+    def _valid_ids(self) -> StationSection:
+        try:
+            StationId(self.site, self.id)
+        except InvalidIdError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    @property
+    def station_id(self) -> StationId:
+        return StationId(self.site, self.id)
+
+
+class OutboxSettings(StrictConfig):
+    """`[outbox]`: its bounds; at 80% of either the station raises an alarm."""
+
+    max_events: int = Field(default=50_000, ge=10)
+    max_bytes: int = Field(default=64 * 2**20, ge=64 * 1024)
+
+
+class StationConfig(StrictConfig):
+    """The whole of `station.toml`."""
+
+    station: StationSection
+    broker: BrokerSettings
+    scanner: ScannerConfig
+    printer: PrinterConfig
+    labels: LabelSettings
+    lights: LightsConfig
+    outbox: OutboxSettings = OutboxSettings()
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the config, relative ones taken from the state directory."""
+        return path if path.is_absolute() else self.station.state_dir / path
+
+
+class LoadedConfig(StrictConfig):
+    """A validated config and the SHA-256 of the bytes it came from (reported in the birth)."""
+
+    config: StationConfig
+    sha256: str
+
+
+def parse_station_config(data: dict[str, Any], *, base: Path | None = None) -> StationConfig:
+    """Validate a parsed `station.toml`, naming the section and key of every problem."""
+    known = set(StationConfig.model_fields)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"invalid configuration: unknown section(s) {', '.join(unknown)} "
+            f"(expected {', '.join(sorted(known))})"
+        )
+    missing = sorted(
+        name
+        for name, field in StationConfig.model_fields.items()
+        if field.is_required() and name not in data
+    )
+    if missing:
+        raise ConfigError(f"invalid configuration: missing section(s) {', '.join(missing)}")
+    sections = {
+        name: parse_section(field.annotation, data[name], name)  # type: ignore[arg-type]
+        for name, field in StationConfig.model_fields.items()
+        if name in data
+    }
+    config = StationConfig.model_validate(sections)
+    if base is not None and not config.station.state_dir.is_absolute():
+        station = config.station.model_copy(update={"state_dir": base / config.station.state_dir})
+        config = config.model_copy(update={"station": station})
+    return config
+
+
+def load_station_config(path: Path) -> LoadedConfig:
+    """Read and validate `station.toml`; relative state_dir is taken from the file's folder."""
+    data = load_toml(path)
+    config = parse_station_config(data, base=path.resolve().parent)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return LoadedConfig(config=config, sha256=digest)

@@ -1,0 +1,98 @@
+"""`packline station run`: load station.toml, wire real or simulated hardware, run until stopped.
+
+With ``--sim`` the station runs the same code on the simulated rig: the scanner on a simulated
+USB bus, the lights on gpiozero mock pins, and a virtual Zebra listening where the config's TCP
+printer points (which must then be a loopback address). The rig's control socket lets tests and
+simulated packers scan, press buttons and read the lights from outside the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from edge.errors import ConfigError, EdgeError
+from edge.station.config import LoadedConfig, StationConfig, load_station_config
+from edge.station.runtime import Station
+
+__all__ = ["run_station"]
+
+log = logging.getLogger("packline.station")
+
+_LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def run_station(*, config_path: Path, sim: bool, sim_control_port: int = 0) -> int:
+    """Run the station; return the exit status (2 for a configuration error)."""
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT, stream=sys.stderr)
+    try:
+        loaded = load_station_config(config_path)
+    except ConfigError as error:
+        print(f"packline station: {config_path}: {error}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_main(loaded, sim=sim, sim_control_port=sim_control_port))
+    except EdgeError as error:
+        print(f"packline station: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _main(loaded: LoadedConfig, *, sim: bool, sim_control_port: int) -> None:
+    config = loaded.config
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        hardware: dict[str, object] = {}
+        if sim:
+            hardware = await _start_rig(stack, config, sim_control_port)
+        station = Station(config, config_hash=loaded.sha256, **hardware)
+        running = asyncio.create_task(station.run(), name="station")
+        stopping = asyncio.create_task(stop.wait(), name="stop")
+        done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if running in done:
+            stopping.cancel()
+            running.result()
+            return
+        log.info("stopping station %s", config.station.station_id)
+        await station.stop()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def _start_rig(
+    stack: contextlib.AsyncExitStack, config: StationConfig, control_port: int
+) -> dict[str, object]:
+    from firmware_sim.control import RigControlServer
+    from firmware_sim.station_rig import SimulatedStationRig
+
+    connection = config.printer.connection
+    if connection.transport != "tcp" or connection.host not in _LOOPBACK:
+        raise ConfigError(
+            "invalid configuration: printer.connection: --sim needs a tcp printer on a loopback "
+            f"host (127.0.0.1), got {connection.transport} {getattr(connection, 'host', '')}"
+        )
+    rig = SimulatedStationRig(
+        scanner_vendor_id=config.scanner.vendor_id,
+        scanner_product_id=config.scanner.product_id,
+        scanner_serial=config.scanner.serial,
+        layout=config.scanner.layout,
+        printer_host=connection.host,
+        printer_port=connection.port,
+    )
+    await stack.enter_async_context(rig)
+    control = RigControlServer(rig, port=control_port)
+    await stack.enter_async_context(control)
+    port_file = config.station.state_dir / "sim-control.port"
+    config.station.state_dir.mkdir(parents=True, exist_ok=True)
+    port_file.write_text(f"{control.port}\n", encoding="ascii")
+    log.info("simulated rig up: control port %d, printer port %d", control.port, connection.port)
+    return {"usb_backend": rig.usb_backend, "pin_factory": rig.gpio.factory}

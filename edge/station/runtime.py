@@ -1,0 +1,576 @@
+"""The station process: the pure workflow wired to the drivers, the TinyDB state and the uplink.
+
+One lock serialises every input, and each input is handled in the same order:
+
+1. the workflow computes the new state and its effects;
+2. the new state, the events it emits and the allocation-cache changes are written in ONE
+   storage transaction (one fsync), so a power cut leaves either all of them or none;
+3. only then do the lights change and the buzzer sound, so a packer never sees success for
+   something that is not on disk;
+4. label jobs go to the printer worker, and the uplink is woken to publish the new events.
+
+If the outbox is full the transaction is rolled back: the packer gets an error and nothing is
+recorded, rather than an event being dropped later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from tinydb import TinyDB
+
+from edge import __version__
+from edge.contract import (
+    ConfigDesired,
+    DeviceStatus,
+    IdentifyStation,
+    OrderAllocated,
+    OrderCancelled,
+    ReprintLabel,
+    RequestRebirth,
+    StationCounters,
+    StationStatus,
+    UpdateOffered,
+    WireMessage,
+)
+from edge.drivers.lights import PatternName, StationLights
+from edge.drivers.lights.events import ButtonEvent, ButtonRole, PressKind
+from edge.drivers.printer import JobJournal, LabelPrinter
+from edge.drivers.printer.config import build_transport
+from edge.drivers.printer.errors import JobOutcomeUnknown, PrinterError
+from edge.drivers.printer.journal import JobState
+from edge.drivers.printer.labels import Address, ShippingLabel, format_definition, render_label
+from edge.drivers.scanner import BarcodeReader
+from edge.station.allocations import AllocationCache
+from edge.station.config import StationConfig
+from edge.station.counters import DurableCounter
+from edge.station.outbox import Outbox, OutboxFull
+from edge.station.scans import classify_scan
+from edge.station.sscc import SsccAllocator
+from edge.station.storage import JournalStorage
+from edge.station.uplink import BirthInfo, Uplink
+from edge.station.workflow import (
+    AllocationCancelled,
+    AllocationChanged,
+    ClearAlert,
+    ConfirmPress,
+    Effect,
+    Emit,
+    Flash,
+    Input,
+    LabelFailed,
+    LabelPlan,
+    LabelPlanned,
+    LabelPrintedOk,
+    LightPicture,
+    NeedLabel,
+    OpenOrder,
+    OrderFinished,
+    PrintLabel,
+    ReprintDone,
+    ReprintLabelJob,
+    RequestReprint,
+    ShortagePress,
+    SlotPress,
+    Sound,
+    WorkflowState,
+    light_picture,
+    resume,
+    step,
+)
+
+__all__ = ["Station"]
+
+log = logging.getLogger("packline.station")
+
+_STATE_TABLE = "workflow"
+_STATE_DOC = 1
+_PRINTER_RETRY_S = 1.0
+_STATUS_MIN_INTERVAL_S = 0.2
+_STATUS_HEARTBEAT_S = 30.0
+
+
+class Station:
+    """One pack station: run it with `await station.run()`; cancel the task to stop it."""
+
+    def __init__(
+        self,
+        config: StationConfig,
+        *,
+        usb_backend: Any = None,
+        pin_factory: Any = None,
+        config_hash: str | None = None,
+        software_version: str = __version__,
+    ) -> None:
+        self.config = config
+        self._usb_backend = usb_backend
+        self._pin_factory = pin_factory
+        self._config_hash = config_hash
+        self._software_version = software_version
+        state_dir = config.station.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._db = TinyDB(state_dir / "station.json", storage=JournalStorage)
+        self._storage: JournalStorage = self._db.storage  # type: ignore[assignment]
+        self.outbox = Outbox(
+            self._db,
+            max_events=config.outbox.max_events,
+            max_bytes=config.outbox.max_bytes,
+        )
+        self.allocations = AllocationCache(self._db, frozenset(config.lights.slots))
+        self._bd_seq = DurableCounter(state_dir / "bd_seq")
+        self._sscc = SsccAllocator(state_dir / "sscc_serial", config.labels)
+        self._journal = JobJournal(config.resolve(config.printer.journal))
+        self.state = self._load_state()
+        self._lock = asyncio.Lock()
+        self._shown: LightPicture = {}
+        self._lights: StationLights | None = None
+        self._printer: LabelPrinter | None = None
+        self._uplink: Uplink | None = None
+        self._print_jobs: asyncio.Queue[Effect] = asyncio.Queue()
+        self._alert_timer: asyncio.TimerHandle | None = None
+        self._status_dirty = asyncio.Event()
+        self.printer_state: tuple[str, str | None] = ("unknown", None)
+        self.storage_alert: str | None = None
+        self.changed = asyncio.Condition()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self, *, ready: Callable[[], None] | None = None) -> None:
+        """Run every loop of the station until cancelled; `ready` is called once it is up."""
+        config = self.config
+        reader = BarcodeReader(config.scanner, backend=self._usb_backend)
+        printer = LabelPrinter(
+            build_transport(config.printer.connection, usb_backend=self._usb_backend),
+            self._journal,
+            status_timeout=config.printer.status_timeout_s,
+            on_connect=self._stored_formats(),
+        )
+        self._printer = printer
+        self._uplink = Uplink(
+            config.station.station_id,
+            config.broker,
+            self.outbox,
+            self._bd_seq,
+            birth=self._birth_info,
+            on_message=self._on_message,
+        )
+        try:
+            async with (
+                reader,
+                StationLights(config.lights, pin_factory=self._pin_factory) as lights,
+                printer,
+                asyncio.TaskGroup() as tasks,
+            ):
+                self._lights = lights
+                self._render_lights()
+                for effect in resume(self.state):
+                    self._print_jobs.put_nowait(effect)
+                tasks.create_task(self._scan_loop(reader), name="scans")
+                tasks.create_task(self._button_loop(lights), name="buttons")
+                tasks.create_task(self._printer_loop(), name="printer")
+                tasks.create_task(self._uplink.run(), name="uplink")
+                tasks.create_task(self._status_loop(), name="status")
+                log.info(
+                    "station %s running: phase=%s outbox_depth=%d",
+                    config.station.station_id,
+                    self.state.phase,
+                    self.outbox.stats().depth,
+                )
+                if ready is not None:
+                    ready()
+        finally:
+            self._lights = None
+            self.close()
+
+    async def stop(self) -> None:
+        """Stop cleanly: publish the death and disconnect, so the bridge sees a clean leave."""
+        if self._uplink is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._uplink.stop(), 5.0)
+
+    def close(self) -> None:
+        """Release the files the station holds (the run loop calls this when it ends)."""
+        with contextlib.suppress(Exception):
+            self._bd_seq.close()
+        with contextlib.suppress(Exception):
+            self._sscc.close()
+        with contextlib.suppress(Exception):
+            self._db.close()
+
+    # --- handling one input ------------------------------------------------------------------
+
+    async def handle(self, item: Input) -> None:
+        """Apply one input: persist state and events together, then show the result."""
+        async with self._lock:
+            await self._handle_locked(item)
+
+    async def _handle_locked(self, item: Input, also: Callable[[], object] | None = None) -> None:
+        result = step(self.state, item, verification=self.config.station.verification)
+        try:
+            with self._storage.transaction():
+                if also is not None:
+                    also()
+                for effect in result.effects:
+                    if isinstance(effect, Emit):
+                        self.outbox.append(effect.event_type, **effect.fields)
+                    elif isinstance(effect, OrderFinished):
+                        self.allocations.finish(effect.order_id, effect.version, effect.outcome)
+                self._save_state(result.state)
+        except OutboxFull as error:
+            log.error("refused %s: %s", type(item).__name__, error)
+            self.storage_alert = f"outbox full, nothing recorded: {error}"
+            if self._lights is not None:
+                self._lights.sound(_signal("ERROR"))
+            self._mark_changed()
+            return
+        self.storage_alert = None
+        self.state = result.state
+        self._show(result.effects)
+        if any(isinstance(effect, Emit) for effect in result.effects) and self._uplink:
+            self._uplink.notify_appended()
+        for effect in result.effects:
+            if isinstance(effect, NeedLabel | PrintLabel | ReprintLabelJob):
+                self._print_jobs.put_nowait(effect)
+        self._schedule_alert_clear()
+        self._mark_changed()
+
+    def _show(self, effects: tuple[Effect, ...]) -> None:
+        lights = self._lights
+        if lights is None:
+            return
+        for effect in effects:
+            if isinstance(effect, Flash):
+                for slot in effect.slots:
+                    lights.show(slot, effect.pattern)
+                    self._shown[slot] = (effect.pattern, None)
+        self._render_lights(keep_flashes=True)
+        for effect in effects:
+            if isinstance(effect, Sound):
+                lights.sound(effect.signal)
+
+    def _render_lights(self, *, keep_flashes: bool = False) -> None:
+        """Make the slots show `light_picture(state)`, touching only slots that differ."""
+        lights = self._lights
+        if lights is None:
+            return
+        picture = light_picture(self.state)
+        for slot in list(self._shown):
+            if slot not in picture:
+                if keep_flashes and self._shown[slot][0] is PatternName.DONE:
+                    continue
+                lights.off(slot)
+                del self._shown[slot]
+        for slot, (pattern, quantity) in picture.items():
+            if self._shown.get(slot) != (pattern, quantity):
+                lights.show(slot, pattern, quantity=quantity)
+                self._shown[slot] = (pattern, quantity)
+
+    def _schedule_alert_clear(self) -> None:
+        if self._alert_timer is not None:
+            self._alert_timer.cancel()
+            self._alert_timer = None
+        if self.state.alert is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._alert_timer = loop.call_later(
+            self.config.station.alert_seconds,
+            lambda: loop.create_task(self.handle(ClearAlert())),
+        )
+
+    # --- inputs from the hardware ------------------------------------------------------------
+
+    async def _scan_loop(self, reader: BarcodeReader) -> None:
+        async for scan in reader.scans():
+            item = classify_scan(scan.text, scan.symbology, self.allocations.lookup)
+            log.info("scan %r -> %s", scan.text, type(item).__name__)
+            await self.handle(item)
+
+    async def _button_loop(self, lights: StationLights) -> None:
+        async for event in lights.events():
+            item = _button_input(event)
+            if item is not None:
+                await self.handle(item)
+
+    # --- the printer -------------------------------------------------------------------------
+
+    async def _printer_loop(self) -> None:
+        while True:
+            job = await self._print_jobs.get()
+            if isinstance(job, NeedLabel):
+                await self._plan_label(job.order)
+            elif isinstance(job, PrintLabel):
+                await self._print(job)
+            elif isinstance(job, ReprintLabelJob):
+                await self._reprint(job)
+
+    async def _plan_label(self, order: OpenOrder) -> None:
+        if order.label is not None:
+            await self.handle(LabelPlanned(order.label))
+            return
+        sscc = self._sscc.next()
+        delivery = order.delivery
+        plan = LabelPlan(
+            label_id=f"L{sscc}",
+            sscc=sscc,
+            carrier=delivery.carrier if delivery else self.config.station.default_carrier,
+            tracking_number=(delivery.tracking_number if delivery else None) or sscc,
+        )
+        await self.handle(LabelPlanned(plan))
+
+    def _label_zpl(self, order: OpenOrder, plan: LabelPlan) -> str:
+        delivery = order.delivery
+        if delivery is not None:
+            ship_to = Address(
+                name=delivery.ship_to.name,
+                lines=delivery.ship_to.lines,
+                city=delivery.ship_to.city,
+                postal_code=delivery.ship_to.postal_code,
+                country=delivery.ship_to.country,
+            )
+            reference = delivery.shipment_reference or order.order_id
+        else:
+            ship_to = Address(
+                name=f"Order {order.order_id}", lines=(), city="", postal_code="", country=""
+            )
+            reference = order.order_id
+        label = ShippingLabel(
+            ship_to=ship_to,
+            order_reference=order.order_id,
+            shipment_reference=reference,
+            carrier=plan.carrier,
+            tracking_number=plan.tracking_number,
+            sscc=plan.sscc,
+        )
+        return render_label(self.config.labels, label)
+
+    async def _print(self, job: PrintLabel) -> None:
+        printer = self._printer
+        assert printer is not None
+        zpl = self._label_zpl(job.order, job.plan)
+        while True:
+            try:
+                result = await printer.print_label(job.plan.label_id, zpl)
+            except JobOutcomeUnknown as error:
+                self._set_printer("unknown", str(error))
+                await self.handle(
+                    LabelFailed(
+                        job.plan.label_id,
+                        f"{error}; if no label came out, reprint it (PL:REPRINT)",
+                    )
+                )
+                return
+            except PrinterError as error:
+                self._set_printer("offline" if _is_offline(error) else "fault", str(error))
+                await self.handle(LabelFailed(job.plan.label_id, str(error)))
+                await asyncio.sleep(_PRINTER_RETRY_S)
+                continue
+            self._set_printer(
+                "ok" if result.state is not JobState.QUEUED else "fault", result.detail
+            )
+            await self.handle(LabelPrintedOk(job.plan.label_id))
+            return
+
+    async def _reprint(self, job: ReprintLabelJob) -> None:
+        printer = self._printer
+        assert printer is not None
+        try:
+            await printer.reprint(job.label_id, job.reason)
+        except PrinterError as error:
+            self._set_printer("offline" if _is_offline(error) else "fault", str(error))
+            await self.handle(LabelFailed(None, f"reprint of {job.label_id} failed: {error}"))
+            return
+        self._set_printer("ok", None)
+        await self.handle(ReprintDone(job.label_id, job.order_id, job.reason))
+        order = self.state.order
+        if order is not None and order.label is not None and order.label.label_id == job.label_id:
+            await self.handle(LabelPrintedOk(job.label_id))
+
+    def _set_printer(self, state: str, detail: str | None) -> None:
+        if (state, detail) != self.printer_state:
+            log.info("printer %s%s", state, f": {detail}" if detail else "")
+            self.printer_state = (state, detail)
+            self._mark_changed()
+
+    def _stored_formats(self) -> tuple[str, ...]:
+        if not self.config.labels.stored_formats:
+            return ()
+        return (format_definition(self.config.labels),)
+
+    # --- the bridge --------------------------------------------------------------------------
+
+    async def _on_message(self, message: WireMessage) -> None:
+        if isinstance(message, OrderAllocated | OrderCancelled):
+            await self._on_allocation(message)
+        elif isinstance(message, ReprintLabel):
+            await self.handle(
+                RequestReprint(
+                    reason=f"requested by the bridge (command {message.command_id})",
+                    label_id=message.label_id,
+                )
+            )
+        elif isinstance(message, RequestRebirth) and self._uplink is not None:
+            await self._uplink.rebirth()
+        elif isinstance(message, IdentifyStation):
+            await self._identify(message.seconds)
+        elif isinstance(message, ConfigDesired | UpdateOffered):
+            log.info(
+                "%s v%s received; remote configuration and updates are applied by the fleet "
+                "agent, not by this station build",
+                message.type,
+                message.version,
+            )
+
+    async def _on_allocation(self, message: OrderAllocated | OrderCancelled) -> None:
+        async with self._lock:
+            order = self.state.order
+            affects_open = order is not None and order.order_id == message.order_id
+            changes: list[object] = []
+
+            def apply() -> None:
+                changes.append(self.allocations.apply(message))
+
+            if not affects_open:
+                with self._storage.transaction():
+                    apply()
+            elif isinstance(message, OrderAllocated):
+                await self._handle_locked(AllocationChanged(message), also=apply)
+            else:
+                await self._handle_locked(
+                    AllocationCancelled(message.order_id, message.version, message.reason),
+                    also=apply,
+                )
+            for change in changes:
+                level = (
+                    logging.WARNING if getattr(change, "kind", "") == "rejected" else logging.INFO
+                )
+                log.log(level, "allocation %s", change)
+
+    async def _identify(self, seconds: int) -> None:
+        lights = self._lights
+        if lights is None:
+            return
+        dark = [slot for slot in lights.slots if slot not in self._shown]
+        for slot in dark:
+            lights.show(slot, PatternName.OFFLINE)
+        await asyncio.sleep(seconds)
+        async with self._lock:
+            for slot in dark:
+                if slot not in self._shown:
+                    lights.off(slot)
+
+    def _birth_info(self) -> BirthInfo:
+        return BirthInfo(
+            software_version=self._software_version,
+            config_version=0,
+            config_hash=self._config_hash,
+            hardware=self.hardware_status(),
+        )
+
+    def hardware_status(self) -> tuple[DeviceStatus, ...]:
+        printer_state, detail = self.printer_state
+        printer_status = {"ok": "ok", "unknown": "ok"}.get(printer_state, "fault")
+        return (
+            DeviceStatus(kind="scanner", name="scanner", status="ok"),
+            DeviceStatus(
+                kind="printer",
+                name="printer",
+                status=printer_status,  # type: ignore[arg-type]
+                detail=detail[:500] if detail else None,
+            ),
+            DeviceStatus(kind="lights", name="lights", status="ok"),
+        )
+
+    # --- status ------------------------------------------------------------------------------
+
+    def _mark_changed(self) -> None:
+        self._status_dirty.set()
+
+    def status(self) -> StationStatus:
+        """The station's status as it is published on its `status` topic."""
+        stats = self.outbox.stats()
+        counts = self.state.counts
+        uplink = self._uplink
+        oldest = (
+            max(0.0, (datetime.now(UTC) - stats.oldest_at).total_seconds())
+            if stats.oldest_at is not None
+            else None
+        )
+        printer_state, detail = self.printer_state
+        return StationStatus(
+            at=datetime.now(UTC),
+            phase="fault" if self.storage_alert else self.state.phase,
+            order_id=self.state.order.order_id if self.state.order else None,
+            printer=printer_state,  # type: ignore[arg-type]
+            printer_detail=detail[:500] if detail else None,
+            outbox_depth=stats.depth,
+            outbox_bytes=stats.bytes,
+            outbox_oldest_age_s=oldest,
+            outbox_alarm=stats.alarm,
+            acknowledged_seq=stats.acknowledged_seq,
+            counters=StationCounters(
+                **counts.model_dump(),
+                reconnects=uplink.reconnects if uplink else 0,
+                rejected_messages=uplink.rejected_messages if uplink else 0,
+            ),
+        )
+
+    async def _status_loop(self) -> None:
+        last_sent = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_dirty.wait(), _STATUS_HEARTBEAT_S)
+            self._status_dirty.clear()
+            wait = _STATUS_MIN_INTERVAL_S - (time.monotonic() - last_sent)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            last_sent = time.monotonic()
+            async with self.changed:
+                self.changed.notify_all()
+            if self._uplink is not None:
+                await self._uplink.publish_status(self.status())
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def _load_state(self) -> WorkflowState:
+        document = self._db.table(_STATE_TABLE).get(doc_id=_STATE_DOC)
+        if document is None:
+            return WorkflowState()
+        return WorkflowState.model_validate_json(json.dumps(dict(document)))
+
+    def _save_state(self, state: WorkflowState) -> None:
+        table = self._db.table(_STATE_TABLE)
+        from tinydb.table import Document
+
+        table.upsert(Document(state.model_dump(mode="json"), doc_id=_STATE_DOC))
+
+
+def _button_input(event: ButtonEvent) -> Input | None:
+    if event.role is ButtonRole.SLOT and event.slot is not None:
+        return SlotPress(event.slot)
+    if event.role is ButtonRole.SHORTAGE and event.press is PressKind.LONG:
+        return ShortagePress()
+    if event.role is ButtonRole.CONFIRM:
+        return ConfirmPress()
+    return None
+
+
+def _is_offline(error: PrinterError) -> bool:
+    from edge.drivers.printer.errors import PrinterOffline, StatusTimeout
+
+    return isinstance(error, PrinterOffline | StatusTimeout)
+
+
+def _signal(name: str) -> Any:
+    from edge.drivers.lights import SignalName
+
+    return SignalName[name]
+
+
+Handler = Callable[[WireMessage], Awaitable[None]]
