@@ -24,7 +24,7 @@ from station_harness import (
     wait_for,
 )
 
-from edge.contract import OrderCancelled, StationId
+from edge.contract import OrderCancelled, StationId, TopicKind, station_topic
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.gpio import GpioRig
 from firmware_sim.usb import SimulatedHidScanner, SimulatedUsbBackend
@@ -214,3 +214,77 @@ async def test_events_written_while_the_broker_is_down_arrive_once_after_it_retu
             )
             assert sorted(run.bridge.applied) == list(range(1, 6))
             assert run.bridge.duplicates == 0 or len(run.bridge.applied) == 5
+
+
+async def test_paper_out_holds_the_label_and_it_prints_once_when_the_fault_clears(
+    run: StationRun,
+) -> None:
+    await allocate(run)
+    run.zebra.model.set_fault("paper_out")
+    run.scan("SO-1")
+    await pick(run, "A1", MUG)
+    await pick(run, "A2", TEA)
+
+    await run.until(lambda: run.station.printer_state[0] == "fault", "printer fault shown")
+    alert = run.station.state.alert
+    assert alert is not None
+    assert "paper" in alert.message.lower()
+    assert run.zebra.model.printed == []
+    assert run.station.status().printer == "fault"
+
+    run.zebra.model.clear_fault("paper_out")
+    await run.until(lambda: "order_completed" in run.bridge.kinds(), "completed after the fault")
+    await asyncio.sleep(0.5)
+    assert len(run.zebra.model.printed) == 1
+    assert run.bridge.kinds().count("label_printed") == 1
+
+
+async def test_reprint_void_and_abort_by_command_barcode_are_recorded(run: StationRun) -> None:
+    await allocate(run)
+    await allocate(run, order_id="SO-2")
+    run.scan("SO-1")
+    await pick(run, "A1", MUG)
+    await pick(run, "A2", TEA)
+    await run.until(lambda: "order_completed" in run.bridge.kinds(), "first order done")
+
+    run.scan("PL:REPRINT:torn")
+    await run.until(lambda: len(run.zebra.model.printed) == 2, "the reprint")
+    await run.until(lambda: "label_reprinted" in run.bridge.kinds(), "reprint audited")
+    assert run.bridge.events("label_reprinted")[0].model_dump()["reason"] == "torn"
+
+    run.scan("PL:VOID:wrong parcel")
+    await run.until(lambda: "label_voided" in run.bridge.kinds(), "void recorded")
+
+    run.scan("SO-2")
+    await run.until_glows("A1")
+    run.scan("PL:ABORT")
+    await run.until(lambda: "order_aborted" in run.bridge.kinds(), "abort recorded")
+    await run.until_glows("A1", expected=False)
+    assert run.station.state.counts.reprints == 1
+    assert run.station.state.counts.voids == 1
+    assert run.station.state.counts.aborts == 1
+
+
+async def test_bad_messages_from_the_bridge_are_rejected_and_the_station_keeps_working(
+    run: StationRun, caplog: pytest.LogCaptureFixture
+) -> None:
+    await wait_for(lambda: run.bridge.births >= 1, "the station's birth")
+    client = run.bridge.client
+    assert client is not None
+    topic = station_topic(run.station.config.station.station_id, TopicKind.ALLOCATION)
+    await client.publish(topic, b"{not json", qos=1)
+    await client.publish(topic, b'{"schema_version": 1, "type": "order_allocated"}', qos=1)
+    await client.publish(topic, b"x" * 70_000, qos=1)
+    await run.bridge.allocate(allocation(order_id="SO-9", lines=(("1", MUG, 1, "Z9"),)))
+
+    await run.until(
+        lambda: run.station.status().counters.rejected_messages >= 3, "three rejections counted"
+    )
+    await run.until(lambda: "slot(s) Z9" in caplog.text, "the unknown slot logged")
+    assert run.station.allocations.get("SO-9") is None
+
+    await allocate(run)
+    run.scan("SO-1")
+    await pick(run, "A1", MUG)
+    await pick(run, "A2", TEA)
+    await run.until(lambda: "order_completed" in run.bridge.kinds(), "still working")
