@@ -46,7 +46,7 @@ from edge.drivers.printer import JobJournal, LabelPrinter
 from edge.drivers.printer.config import build_transport
 from edge.drivers.printer.errors import JobOutcomeUnknown, PrinterError
 from edge.drivers.printer.journal import JobState
-from edge.drivers.printer.labels import Address, ShippingLabel, format_definition, render_label
+from edge.drivers.printer.labels import Address, ShippingLabel, printer_setup, render_label
 from edge.drivers.scanner import BarcodeReader
 from edge.station.allocations import AllocationCache
 from edge.station.config import StationConfig
@@ -150,7 +150,7 @@ class Station:
             build_transport(config.printer.connection, usb_backend=self._usb_backend),
             self._journal,
             status_timeout=config.printer.status_timeout_s,
-            on_connect=self._stored_formats(),
+            on_connect=printer_setup(config.labels),
         )
         self._printer = printer
         self._uplink = Uplink(
@@ -397,11 +397,6 @@ class Station:
             log.info("printer %s%s", state, f": {detail}" if detail else "")
             self.printer_state = (state, detail)
             self._mark_changed()
-
-    def _stored_formats(self) -> tuple[str, ...]:
-        if not self.config.labels.stored_formats:
-            return ()
-        return (format_definition(self.config.labels),)
 
     # --- the bridge --------------------------------------------------------------------------
 

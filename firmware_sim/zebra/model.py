@@ -9,6 +9,12 @@ Faults follow the printer: while paper is out, the head is open, the ribbon is o
 printer is paused, nothing prints; received formats wait in the buffer (reported as "labels
 remaining" by `~HS`) and print in order, once each, when the last such fault clears. With the
 buffer full, new formats are refused and an error is recorded.
+
+Stored formats (`^DF`) live on drives: `R:` is RAM, which a restart wipes, while `E:` (flash) and
+the card drives keep theirs. `reboot()` restarts the printer as a power cycle would: RAM formats,
+the receive buffer and any half-received format are lost; faults (paper out, head open, ...)
+are physical and stay. The admin channel restarts it with Zebra's own SGD command
+``! U1 do "device.reset" ""``.
 """
 
 from __future__ import annotations
@@ -31,15 +37,21 @@ from firmware_sim.zebra.zpl import (
     HostCommand,
     ParsedLabel,
     SgdCommand,
+    StoredFormat,
     TextField,
     ZplError,
     ZplStreamReader,
 )
 
-__all__ = ["FAULT_VARIABLE", "Fault", "PrintedLabel", "ZebraPrinterModel"]
+__all__ = ["FAULT_VARIABLE", "RESET_VARIABLE", "Fault", "PrintedLabel", "ZebraPrinterModel"]
 
 FAULT_VARIABLE = "packline.faults"
 """SGD variable of the rig's admin channel: a comma-separated list of active `Fault` values."""
+
+RESET_VARIABLE = "device.reset"
+"""Zebra's SGD command that restarts the printer (``! U1 do "device.reset" ""``)."""
+
+_VOLATILE_DRIVE = "R"
 
 
 class Fault(StrEnum):
@@ -110,7 +122,9 @@ class ZebraPrinterModel:
         self.label_length_dots = label_length_dots
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._reader = ZplStreamReader()
+        self._stored: dict[str, StoredFormat] = {}
+        self._reader = ZplStreamReader(recall=self._stored.get)
+        self._reboots = 0
         self._queue: deque[ParsedLabel] = deque()
         self._printed: list[PrintedLabel] = []
         self._errors: list[ZplError] = []
@@ -121,9 +135,17 @@ class ZebraPrinterModel:
     # -- the interface the transports use ------------------------------------------------------
 
     def receive(self, data: bytes) -> bytes:
-        """Feed host bytes (split anywhere); return the replies they caused, possibly b""."""
+        """Feed host bytes (split anywhere); return the replies they caused, possibly b"".
+
+        A restart among them ends the batch: a rebooting printer reads nothing more of it.
+        """
         with self._lock:
-            replies = [self._handle(event) for event in self._reader.feed(data)]
+            boot = self._reboots
+            replies = []
+            for event in self._reader.feed(data):
+                replies.append(self._handle(event))
+                if self._reboots != boot:
+                    break
             return b"".join(replies)
 
     def device_id(self) -> str:
@@ -176,6 +198,37 @@ class ZebraPrinterModel:
             for listener in list(self._fault_listeners):
                 listener(current)
             self._changed.notify_all()
+
+    # -- restarts and stored formats -------------------------------------------------------------
+
+    def reboot(self) -> None:
+        """Restart as a power cycle does: RAM (`R:`), queued and partial formats are lost."""
+        with self._lock:
+            for name in [
+                name for name, stored in self._stored.items() if stored.drive == _VOLATILE_DRIVE
+            ]:
+                del self._stored[name]
+            self._queue.clear()
+            self._reader = ZplStreamReader(recall=self._stored.get)
+            self._reboots += 1
+            self._changed.notify_all()
+
+    @property
+    def reboots(self) -> int:
+        """How many times the printer has restarted."""
+        with self._lock:
+            return self._reboots
+
+    def wait_for_reboots(self, count: int, timeout: float) -> bool:
+        """Block until the printer has restarted `count` times; False if `timeout` ran out."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._reboots >= count, timeout)
+
+    @property
+    def stored_formats(self) -> list[str]:
+        """The full names (``R:PACKSHIP.ZPL``) of the formats stored now, sorted."""
+        with self._lock:
+            return sorted(self._stored)
 
     # -- observation -----------------------------------------------------------------------------
 
@@ -230,9 +283,14 @@ class ZebraPrinterModel:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _handle(self, event: ParsedLabel | HostCommand | SgdCommand | ZplError) -> bytes:
+    def _handle(
+        self, event: ParsedLabel | HostCommand | SgdCommand | StoredFormat | ZplError
+    ) -> bytes:
         if isinstance(event, ParsedLabel):
             self._accept(event)
+        elif isinstance(event, StoredFormat):
+            self._stored[event.name] = event
+            self._errors.extend(event.errors)
         elif isinstance(event, ZplError):
             self._errors.append(event)
         elif isinstance(event, HostCommand):
@@ -292,6 +350,9 @@ class ZebraPrinterModel:
     def _sgd(self, command: SgdCommand) -> bytes:
         if command.verb == "setvar" and command.name == FAULT_VARIABLE:
             self._set_faults_from_text(command.value or "")
+            return b""
+        if command.verb == "do" and command.name == RESET_VARIABLE:
+            self.reboot()
             return b""
         if command.verb == "getvar":
             return f'"{self._variable(command.name)}"'.encode("ascii")

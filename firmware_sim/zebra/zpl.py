@@ -8,6 +8,10 @@ It follows the printer's own rules where they matter to a test:
 - Tilde commands (`~HS`, `~HQES`, `~JA`, ...) act at once, between or inside formats.
 - `^FD` data runs to the next caret, which must be `^FS`; a tilde inside field data is data.
 - `! U1 ...` lines outside a format are SGD commands (used by the rig's admin channel).
+- A format containing `^DF<drive>:<name>` is stored, not printed (a `StoredFormat` event); one
+  containing `^XF<drive>:<name>` recalls it, its `^FN<n>` fields filled from the recalling
+  format's `^FN<n>^FD...^FS`. Recalling a format that is not stored is a `ZplError` and prints
+  nothing. The reader asks its `recall` callable for stored formats; the printer owns them.
 - Anything the printer cannot make sense of becomes a `ZplError` naming the command, the way a
   real printer prints garbage rather than refusing the job.
 """
@@ -15,18 +19,22 @@ It follows the printer's own rules where they matter to a test:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = [
     "BARCODE_SYMBOLOGIES",
     "Barcode",
+    "FormatLookup",
     "HostCommand",
     "ParsedLabel",
     "SgdCommand",
+    "StoredFormat",
     "TextField",
     "ZplError",
     "ZplEvent",
     "ZplStreamReader",
+    "format_name",
     "interpret_format",
 ]
 
@@ -123,14 +131,29 @@ class SgdCommand:
     value: str | None
 
 
-ZplEvent = ParsedLabel | HostCommand | SgdCommand | ZplError
-
-
 @dataclass(frozen=True)
 class _Command:
     prefix: str
     name: str
     parameters: bytes
+
+
+@dataclass(frozen=True)
+class StoredFormat:
+    """A format saved with `^DF`: its full name (``R:PACKSHIP.ZPL``) and its commands."""
+
+    name: str
+    commands: tuple[_Command, ...]
+    errors: tuple[ZplError, ...]
+
+    @property
+    def drive(self) -> str:
+        """The drive letter (``R`` is RAM, lost when the printer restarts)."""
+        return self.name.split(":", 1)[0]
+
+
+ZplEvent = ParsedLabel | HostCommand | SgdCommand | StoredFormat | ZplError
+FormatLookup = Callable[[str], StoredFormat | None]
 
 
 @dataclass
@@ -146,12 +169,14 @@ _SGD_LINE = re.compile(r'^!\s*U1\s+(\w+)\s+"([^"]*)"(?:\s+"([^"]*)")?\s*$')
 class ZplStreamReader:
     """Turns a byte stream, split anywhere, into `ZplEvent`s in arrival order.
 
-    Not thread-safe: the printer model serialises access to it.
+    Not thread-safe: the printer model serialises access to it. `recall` finds a stored
+    format by its full name (without it, no format is ever found).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, recall: FormatLookup | None = None) -> None:
         self._pending = bytearray()
         self._format: _OpenFormat | None = None
+        self._recall = recall
 
     @property
     def in_format(self) -> bool:
@@ -239,11 +264,29 @@ class ZplStreamReader:
             opened = self._format
             opened.raw += token
             self._format = None
-            events.append(interpret_format(opened.raw, opened.commands, opened.errors))
+            events.append(self._finish(opened))
             return
         if name not in _FORMAT_COMMANDS and not name.startswith("A"):
             self._format.errors.append(ZplError(f"^{name}", f"unknown command ^{name}"))
         self._format.commands.append(command)
+
+    def _finish(self, opened: _OpenFormat) -> ZplEvent:
+        """A complete format: stored (`^DF`), recalled and filled (`^XF`), or interpreted."""
+        names = [command.name for command in opened.commands]
+        if "DF" in names:
+            return _define(opened, names.index("DF"))
+        if "XF" not in names:
+            return interpret_format(opened.raw, opened.commands, opened.errors)
+        name = format_name(opened.commands[names.index("XF")].parameters)
+        stored = self._recall(name) if self._recall is not None else None
+        if stored is None:
+            return ZplError(
+                "^XF",
+                f"^XF{name}: no format {name} is stored (expected it defined with ^DF first; "
+                "formats on R: are lost when the printer restarts); nothing printed",
+            )
+        merged = _merge(stored.commands, opened.commands)
+        return interpret_format(opened.raw, merged, opened.errors)
 
     def _sgd_line(self, events: list[ZplEvent]) -> int:
         newline = self._pending.find(b"\n")
@@ -291,6 +334,7 @@ class _LabelState:
     barcode: _Command | None = None
     field_data: str | None = None
     utf8: bool = False
+    field_number: str | None = None
     copies: int = 1
     fields: list[TextField] = field(default_factory=list)
     barcodes: list[Barcode] = field(default_factory=list)
@@ -318,6 +362,78 @@ def interpret_format(
         copies=state.copies,
         errors=tuple(found),
     )
+
+
+def format_name(parameters: bytes) -> str:
+    """The full name `^DF`/`^XF` refer to: drive ``R:`` and extension ``.ZPL`` by default."""
+    name = parameters.decode("latin-1").strip().upper()
+    if ":" not in name:
+        name = f"R:{name}"
+    if "." not in name.split(":", 1)[1]:
+        name = f"{name}.ZPL"
+    return name
+
+
+def _define(opened: _OpenFormat, index: int) -> StoredFormat:
+    """Everything but the `^DF` (and the `^FS` closing it) is the stored design."""
+    commands = list(opened.commands)
+    define = commands.pop(index)
+    if index < len(commands) and commands[index].name == "FS":
+        commands.pop(index)
+    return StoredFormat(format_name(define.parameters), tuple(commands), tuple(opened.errors))
+
+
+def _field_number(command: _Command) -> str:
+    text = command.parameters.decode("latin-1")
+    digits = re.match(r"\s*(\d+)", text)
+    return str(int(digits[1])) if digits else text.strip()
+
+
+def _merge(stored: tuple[_Command, ...], recall: list[_Command]) -> list[_Command]:
+    """The recalling format with the stored design in place of its `^XF`, fields filled.
+
+    The recalling format's `^FN<n>` ... `^FS` groups supply field data; its other commands
+    (e.g. `^PQ`) keep their place before or after the `^XF`.
+    """
+    fills: dict[str, list[_Command]] = {}
+    before: list[_Command] = []
+    after: list[_Command] | None = None
+    filling: str | None = None
+    closes_recall = False
+    for command in recall:
+        if closes_recall and command.name == "FS":
+            closes_recall = False
+            continue
+        closes_recall = False
+        if filling is not None:
+            if command.name == "FS":
+                filling = None
+            else:
+                fills[filling].append(command)
+        elif command.name == "XF":
+            after, closes_recall = [], True
+        elif command.name == "FN":
+            filling = _field_number(command)
+            fills[filling] = []
+        else:
+            (before if after is None else after).append(command)
+    return [*before, *_fill(stored, fills), *(after or [])]
+
+
+def _fill(stored: tuple[_Command, ...], fills: dict[str, list[_Command]]) -> list[_Command]:
+    """The stored commands with each filled `^FN` field's default data replaced."""
+    out: list[_Command] = []
+    replacing = False
+    for command in stored:
+        if replacing and command.name in {"FD", "FV", "FH"}:
+            continue
+        if command.name == "FS":
+            replacing = False
+        out.append(command)
+        if command.name == "FN" and _field_number(command) in fills:
+            out.extend(fills[_field_number(command)])
+            replacing = True
+    return out
 
 
 def _numbers(command: _Command, count: int, found: list[ZplError]) -> list[int] | None:
@@ -351,6 +467,8 @@ def _apply(state: _LabelState, command: _Command, found: list[ZplError]) -> None
         state.barcode = command
     elif name in {"FD", "FV"}:
         state.field_data = _unhex(text, state.hex_indicator, "utf-8" if state.utf8 else "latin-1")
+    elif name == "FN":
+        state.field_number = _field_number(command)
     elif name == "FS":
         _close_field(state, found)
     elif name == "PQ":
@@ -362,7 +480,9 @@ def _apply(state: _LabelState, command: _Command, found: list[ZplError]) -> None
 
 
 def _close_field(state: _LabelState, found: list[ZplError]) -> None:
-    if state.field_data is None:
+    if state.field_data is None and state.field_number is not None:
+        pass  # a variable field left empty prints nothing
+    elif state.field_data is None:
         found.append(ZplError("^FS", "^FS without a preceding ^FD"))
     elif state.barcode is not None:
         state.barcodes.append(
@@ -380,6 +500,7 @@ def _close_field(state: _LabelState, found: list[ZplError]) -> None:
             TextField(state.field_data, state.x, state.y, state.font, state.positioned_by)
         )
     state.field_data = None
+    state.field_number = None
     state.barcode = None
     state.hex_indicator = None
     state.font = state.default_font

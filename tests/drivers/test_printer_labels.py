@@ -63,3 +63,23 @@ def test_a_tracking_number_that_is_not_letters_and_digits_is_refused(tracking: s
 def test_an_empty_order_reference_is_refused() -> None:
     with pytest.raises(LabelDataError, match="order reference"):
         label(order_reference=" ")
+
+
+def test_without_a_shipment_reference_the_order_ships_as_one_parcel() -> None:
+    texts = printed_once(label()).printed[0].field_data()
+
+    assert "Shipment: SO-1001" in texts
+
+
+def test_an_explicit_shipment_reference_is_printed() -> None:
+    texts = printed_once(label(shipment_reference="SO-1001-2")).printed[0].field_data()
+
+    assert "Shipment: SO-1001-2" in texts
+
+
+def test_the_sscc_is_the_lowest_barcode_and_its_ai_00_text_is_printed() -> None:
+    printed = printed_once(label()).printed[0]
+
+    lowest = max(printed.barcodes, key=lambda barcode: barcode.y)
+    assert lowest.data == f">;>800{SSCC}"
+    assert f"(00) {SSCC}" in printed.field_data()

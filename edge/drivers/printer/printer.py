@@ -10,6 +10,10 @@ The driver works the same over every `PrinterTransport`. For each job it
    means printed, labels remaining means queued in the printer (it prints when the fault
    clears); a failure after the first byte is recorded as `unknown`.
 
+Whatever ZPL is given as `on_connect` (stored label formats, printer settings) is sent each time
+the transport is (re)opened, before any job: a printer that restarted has lost what it kept in
+RAM, and a restart always drops the link, so re-sending on connect restores it.
+
 Over CUPS, which cannot answer, steps 2 and 3 reduce to the queue checks `CupsTransport.open`
 makes, and a sent job is recorded as `spooled`.
 """
@@ -17,6 +21,7 @@ makes, and a sent job is recorded as `spooled`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -24,7 +29,6 @@ from edge.drivers.printer.errors import (
     JobOutcomeUnknown,
     LabelDataError,
     PrinterError,
-    PrinterOffline,
     StatusTimeout,
     UnknownJob,
 )
@@ -70,12 +74,16 @@ class LabelPrinter:
         journal: JobJournal,
         *,
         status_timeout: float = 2.0,
+        on_connect: Sequence[str] = (),
     ) -> None:
         if status_timeout <= 0:
             raise ValueError(f"status_timeout must be positive, got {status_timeout}")
+        if isinstance(on_connect, str):
+            raise TypeError("on_connect must be a sequence of ZPL strings, not one string")
         self._transport = transport
         self._journal = journal
         self._status_timeout = status_timeout
+        self._on_connect = tuple(zpl.encode("utf-8") for zpl in on_connect)
         self._lock = asyncio.Lock()
         self._connected = False
 
@@ -168,6 +176,8 @@ class LabelPrinter:
     async def _ensure_open(self) -> None:
         if not self._connected:
             await self._transport.open()
+            for setup in self._on_connect:
+                await self._transport.write(setup)
             self._connected = True
 
     async def _drop(self) -> None:
@@ -177,7 +187,7 @@ class LabelPrinter:
     async def _check_ready(self) -> None:
         try:
             await self._ensure_open()
-        except PrinterOffline:
+        except PrinterError:
             await self._drop()
             raise
         if self._transport.can_read:
