@@ -20,11 +20,12 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from tinydb import TinyDB
+from tinydb.table import Document
 
 from edge import __version__
 from edge.contract import (
@@ -40,11 +41,16 @@ from edge.contract import (
     UpdateOffered,
     WireMessage,
 )
-from edge.drivers.lights import PatternName, StationLights
+from edge.drivers.lights import PatternName, SignalName, StationLights
 from edge.drivers.lights.events import ButtonEvent, ButtonRole, PressKind
 from edge.drivers.printer import JobJournal, LabelPrinter
 from edge.drivers.printer.config import build_transport
-from edge.drivers.printer.errors import JobOutcomeUnknown, PrinterError
+from edge.drivers.printer.errors import (
+    JobOutcomeUnknown,
+    PrinterError,
+    PrinterOffline,
+    StatusTimeout,
+)
 from edge.drivers.printer.journal import JobState
 from edge.drivers.printer.labels import Address, ShippingLabel, printer_setup, render_label
 from edge.drivers.scanner import BarcodeReader
@@ -54,7 +60,7 @@ from edge.station.counters import DurableCounter
 from edge.station.outbox import Outbox, OutboxFull
 from edge.station.scans import classify_scan
 from edge.station.sscc import SsccAllocator
-from edge.station.storage import JournalStorage
+from edge.station.storage import JournalStorage, journal_storage_of
 from edge.station.uplink import BirthInfo, Uplink
 from edge.station.workflow import (
     AllocationCancelled,
@@ -117,7 +123,7 @@ class Station:
         state_dir = config.station.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self._db = TinyDB(state_dir / "station.json", storage=JournalStorage)
-        self._storage: JournalStorage = self._db.storage  # type: ignore[assignment]
+        self._storage = journal_storage_of(self._db)
         self.outbox = Outbox(
             self._db,
             max_events=config.outbox.max_events,
@@ -224,10 +230,10 @@ class Station:
                         self.allocations.finish(effect.order_id, effect.version, effect.outcome)
                 self._save_state(result.state)
         except OutboxFull as error:
-            log.error("refused %s: %s", type(item).__name__, error)
+            log.error("refused %s: %s", type(item).__name__, error)  # noqa: TRY400 - expected
             self.storage_alert = f"outbox full, nothing recorded: {error}"
             if self._lights is not None:
-                self._lights.sound(_signal("ERROR"))
+                self._lights.sound(SignalName.ERROR)
             self._mark_changed()
             return
         self.storage_alert = None
@@ -541,8 +547,6 @@ class Station:
 
     def _save_state(self, state: WorkflowState) -> None:
         table = self._db.table(_STATE_TABLE)
-        from tinydb.table import Document
-
         table.upsert(Document(state.model_dump(mode="json"), doc_id=_STATE_DOC))
 
 
@@ -557,15 +561,4 @@ def _button_input(event: ButtonEvent) -> Input | None:
 
 
 def _is_offline(error: PrinterError) -> bool:
-    from edge.drivers.printer.errors import PrinterOffline, StatusTimeout
-
     return isinstance(error, PrinterOffline | StatusTimeout)
-
-
-def _signal(name: str) -> Any:
-    from edge.drivers.lights import SignalName
-
-    return SignalName[name]
-
-
-Handler = Callable[[WireMessage], Awaitable[None]]

@@ -36,15 +36,16 @@ from edge.contract import (
     prepare,
     station_topic,
 )
-from edge.station.config import StationConfig, parse_station_config
+from edge.station.config import StationConfig
 from edge.station.runtime import Station
 from firmware_sim.gpio import GpioRig
+from firmware_sim.sim_station import (
+    SLOT_PINS,
+    sim_station_config,
+)
 from firmware_sim.usb import SimulatedHidScanner, SimulatedUsbBackend
 from firmware_sim.zebra.server import ZebraTcpServer
 
-SCANNER_VID, SCANNER_PID = 0x05E0, 0x1200
-SLOT_PINS = {"A1": (5, 6), "A2": (13, 12), "A3": (19, 26)}
-CONFIRM_PIN, SHORTAGE_PIN, BUZZER_PIN = 20, 21, 18
 MUG = "05012345678900"
 TEA = "04006381333931"
 PEN = "09501101530003"
@@ -54,42 +55,14 @@ TIMEOUT = 15.0
 def station_config(
     station_id: StationId, broker_port: int, printer_port: int, state_dir: Path, **station: Any
 ) -> StationConfig:
-    """A complete station.toml as a dict, validated by the same parser the CLI uses."""
-    data = {
-        "station": {
-            "site": station_id.site,
-            "id": station_id.station,
-            "state_dir": str(state_dir),
-            **station,
-        },
-        "broker": {"url": f"mqtt://127.0.0.1:{broker_port}", "backoff_max_s": 1.0},
-        "scanner": {
-            "vendor_id": SCANNER_VID,
-            "product_id": SCANNER_PID,
-            "layout": "us",
-            "symbology_ids": True,
-        },
-        "printer": {
-            "journal": "print-jobs.json",
-            "connection": {"transport": "tcp", "host": "127.0.0.1", "port": printer_port},
-        },
-        "labels": {
-            "company_prefix": "7613032",
-            "extension_digit": 3,
-            "serial_start": 1000,
-            "serial_end": 9999,
-        },
-        "lights": {
-            "slots": {
-                slot: {"led": led, "button": button} for slot, (led, button) in SLOT_PINS.items()
-            },
-            "confirm_button": CONFIRM_PIN,
-            "shortage_button": SHORTAGE_PIN,
-            "buzzer": {"pin": BUZZER_PIN},
-            "long_press_ms": 600,
-        },
-    }
-    return parse_station_config(data)
+    """The simulated station's config, validated by the same parser the CLI uses."""
+    return sim_station_config(
+        station_id,
+        broker_url=f"mqtt://127.0.0.1:{broker_port}",
+        printer_port=printer_port,
+        state_dir=state_dir,
+        **station,
+    )
 
 
 def allocation(
@@ -239,9 +212,9 @@ class StationRun:
         await wait_for(condition, what)
 
 
-async def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
+async def wait_for(condition: Callable[[], object], what: str, seconds: float = TIMEOUT) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + seconds
     while not condition():
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")

@@ -38,10 +38,10 @@ def test_an_unknown_or_missing_section_is_named() -> None:
     data = example()
     data["printers"] = data.pop("printer")
 
-    with pytest.raises(ConfigError, match="unknown section.*printers"):
+    with pytest.raises(ConfigError, match=r"unknown section.*printers"):
         parse_station_config(data)
     del data["printers"]
-    with pytest.raises(ConfigError, match="missing section.*printer"):
+    with pytest.raises(ConfigError, match=r"missing section.*printer"):
         parse_station_config(data)
 
 

@@ -1,4 +1,4 @@
-"""The station process on the simulated rig and a real Mosquitto: the packer's workflow end to end."""
+"""The station on the simulated rig and a real Mosquitto: the packer's workflow end to end."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 from station_harness import (
-    CONFIRM_PIN,
     MUG,
     PEN,
-    SCANNER_PID,
-    SCANNER_VID,
-    SHORTAGE_PIN,
     TEA,
     StationRun,
     allocation,
@@ -27,6 +23,12 @@ from station_harness import (
 from edge.contract import OrderCancelled, StationId, TopicKind, station_topic
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.gpio import GpioRig
+from firmware_sim.sim_station import (
+    CONFIRM_PIN,
+    SCANNER_PRODUCT_ID,
+    SCANNER_VENDOR_ID,
+    SHORTAGE_PIN,
+)
 from firmware_sim.usb import SimulatedHidScanner, SimulatedUsbBackend
 from firmware_sim.zebra.server import ZebraTcpServer
 
@@ -37,12 +39,14 @@ async def station_on_rig(
 ) -> AsyncIterator[StationRun]:
     gpio = GpioRig()
     backend = SimulatedUsbBackend()
-    scanner = SimulatedHidScanner(layout="us", vendor_id=SCANNER_VID, product_id=SCANNER_PID)
+    scanner = SimulatedHidScanner(
+        layout="us", vendor_id=SCANNER_VENDOR_ID, product_id=SCANNER_PRODUCT_ID
+    )
     backend.plug(scanner)
     async with ZebraTcpServer(port=0) as zebra, bridge_stand_in(station_id, broker.port) as bridge:
         config = station_config(station_id, broker.port, zebra.port, state_dir, **station)
-        async with running_station(config, gpio, backend) as (station, task):
-            yield StationRun(station, gpio, scanner, zebra, bridge, task)
+        async with running_station(config, gpio, backend) as (running, task):
+            yield StationRun(running, gpio, scanner, zebra, bridge, task)
     gpio.reset()
 
 
