@@ -25,9 +25,12 @@ def _run_sim_printer(args: argparse.Namespace) -> int:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from firmware_sim.bench import run_bench
+    from firmware_sim.bench import BenchPlan, run_bench
 
-    return run_bench(rounds=args.rounds, as_json=args.json)
+    plan = BenchPlan(
+        rounds=args.rounds, orders=args.orders, kills=args.kills, replay_events=args.replay_events
+    )
+    return run_bench(plan, as_json=args.json)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -87,6 +90,15 @@ def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "bench", help="measure the drivers against baselines taken in the same run"
     )
     bench.add_argument("--rounds", type=int, default=300, help="samples per measurement")
+    bench.add_argument(
+        "--orders", type=int, default=1000, help="orders run before reading the station's memory"
+    )
+    bench.add_argument(
+        "--kills", type=int, default=500, help="kill -9s of a process appending to the outbox"
+    )
+    bench.add_argument(
+        "--replay-events", type=int, default=10_000, help="events queued for the replay figure"
+    )
     bench.add_argument(
         "--json", action="store_true", help="end the output with one JSON object on one line"
     )

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["LatencyResult", "ThroughputResult", "run_bench"]
+__all__ = ["BenchPlan", "LatencyResult", "StationFigures", "ThroughputResult", "run_bench"]
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,10 @@ class LatencyResult:
     samples: int
     driver_median_us: float
     driver_p95_us: float
+    driver_p99_us: float
     baseline_median_us: float
     baseline_p95_us: float
+    baseline_p99_us: float
 
     @property
     def ratio(self) -> float:
@@ -65,23 +67,67 @@ def summarise_latency(name: str, driver: list[float], baseline: list[float]) -> 
         samples=len(driver),
         driver_median_us=statistics.median(driver) * micro,
         driver_p95_us=_percentile(driver, 0.95) * micro,
+        driver_p99_us=_percentile(driver, 0.99) * micro,
         baseline_median_us=statistics.median(baseline) * micro,
         baseline_p95_us=_percentile(baseline, 0.95) * micro,
+        baseline_p99_us=_percentile(baseline, 0.99) * micro,
     )
 
 
-def _measure(rounds: int) -> tuple[list[LatencyResult], list[ThroughputResult]]:
+@dataclass(frozen=True)
+class StationFigures:
+    """Whole-station figures that are not a latency pair or a rate pair."""
+
+    crash_kills: int
+    crash_events_verified: int
+    memory_orders: int
+    rss_before_kib: int
+    rss_after_kib: int
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """How much of each measurement to take."""
+
+    rounds: int
+    orders: int = 1000
+    kills: int = 500
+    replay_events: int = 10_000
+
+
+def _measure(
+    plan: BenchPlan,
+) -> tuple[list[LatencyResult], list[ThroughputResult], StationFigures]:
     from firmware_sim.bench_lights import measure_light_latency
+    from firmware_sim.bench_outbox import measure_crash_survival, measure_outbox_append
     from firmware_sim.bench_printer import measure_label_throughput
+    from firmware_sim.bench_station import measure_scan_to_light, measure_station_memory
+    from firmware_sim.bench_uplink import measure_replay
     from firmware_sim.bench_usb import measure_scan_latency
 
+    rounds = plan.rounds
     scan_driver, scan_baseline = measure_scan_latency(rounds)
     light_driver, light_baseline = measure_light_latency(rounds)
+    scan_to_light = measure_scan_to_light(rounds)
+    outbox, outbox_baseline = measure_outbox_append(max(rounds, 100))
     labels = max(20, rounds // 3)
     driver_rate, baseline_rate = measure_label_throughput(labels)
+    replay_seconds, raw_seconds = measure_replay(plan.replay_events)
+    kills, verified = measure_crash_survival(plan.kills)
+    memory = measure_station_memory(plan.orders)
     latencies = [
         summarise_latency("scan: HID report -> scan delivered", scan_driver, scan_baseline),
         summarise_latency("lights: driver call -> pin changed", light_driver, light_baseline),
+        summarise_latency(
+            "station: order scan HID report -> slot light on (baseline: the scan alone)",
+            scan_to_light,
+            scan_driver,
+        ),
+        summarise_latency(
+            "outbox: append with 10,000 pending, fsync (baseline: TinyDB JSONStorage)",
+            outbox,
+            outbox_baseline,
+        ),
     ]
     throughputs = [
         ThroughputResult(
@@ -89,9 +135,22 @@ def _measure(rounds: int) -> tuple[list[LatencyResult], list[ThroughputResult]]:
             samples=labels,
             driver_per_second=driver_rate,
             baseline_per_second=baseline_rate,
-        )
+        ),
+        ThroughputResult(
+            name="uplink: events/s replayed to Mosquitto after reconnect (baseline: raw paho)",
+            samples=plan.replay_events,
+            driver_per_second=plan.replay_events / replay_seconds,
+            baseline_per_second=plan.replay_events / raw_seconds,
+        ),
     ]
-    return latencies, throughputs
+    figures = StationFigures(
+        crash_kills=kills,
+        crash_events_verified=verified,
+        memory_orders=memory.orders,
+        rss_before_kib=memory.rss_before_kib,
+        rss_after_kib=memory.rss_after_kib,
+    )
+    return latencies, throughputs, figures
 
 
 def _table(latencies: list[LatencyResult], throughputs: list[ThroughputResult]) -> Table:
@@ -102,32 +161,52 @@ def _table(latencies: list[LatencyResult], throughputs: list[ThroughputResult]) 
         table.add_row(
             lat.name,
             str(lat.samples),
-            f"median {lat.driver_median_us:,.0f} us / p95 {lat.driver_p95_us:,.0f} us",
-            f"median {lat.baseline_median_us:,.0f} us / p95 {lat.baseline_p95_us:,.0f} us",
+            f"p50 {lat.driver_median_us:,.0f} us / p99 {lat.driver_p99_us:,.0f} us",
+            f"p50 {lat.baseline_median_us:,.0f} us / p99 {lat.baseline_p99_us:,.0f} us",
             f"{lat.ratio:.2f}x slower",
         )
     for thr in throughputs:
         table.add_row(
             thr.name,
             str(thr.samples),
-            f"{thr.driver_per_second:,.0f} labels/s",
-            f"{thr.baseline_per_second:,.0f} labels/s (plain socket)",
+            f"{thr.driver_per_second:,.0f}/s",
+            f"{thr.baseline_per_second:,.0f}/s",
             f"{thr.ratio:.2f} of baseline",
         )
     return table
 
 
-def run_bench(rounds: int, as_json: bool) -> int:
-    """Run every benchmark, print a table, and with `as_json` end with one JSON line."""
-    if rounds < 10:
+def _figures_table(figures: StationFigures) -> Table:
+    table = Table(title="station: crash safety and memory")
+    table.add_column("measurement")
+    table.add_column("result", justify="right")
+    table.add_row(
+        "kill -9 while appending to the outbox",
+        f"{figures.crash_kills} kills, {figures.crash_events_verified:,} acknowledged events "
+        "all present",
+    )
+    growth = figures.rss_after_kib / figures.rss_before_kib
+    table.add_row(
+        f"resident memory after {figures.memory_orders:,} orders (station + simulated rig)",
+        f"{figures.rss_after_kib / 1024:,.1f} MiB ({growth:.2f}x the idle station's "
+        f"{figures.rss_before_kib / 1024:,.1f} MiB)",
+    )
+    return table
+
+
+def run_bench(plan: BenchPlan, as_json: bool) -> int:
+    """Run every benchmark, print tables, and with `as_json` end with one JSON line."""
+    if plan.rounds < 10:
         raise SystemExit("packline bench: --rounds must be at least 10")
-    latencies, throughputs = _measure(rounds)
+    latencies, throughputs, figures = _measure(plan)
     console = Console()
     console.print(_table(latencies, throughputs))
+    console.print(_figures_table(figures))
     if as_json:
         document = {
             "latency": [asdict(lat) | {"ratio": lat.ratio} for lat in latencies],
             "throughput": [asdict(thr) | {"ratio": thr.ratio} for thr in throughputs],
+            "station": asdict(figures),
         }
         print(json.dumps(document, sort_keys=True))
     return 0

@@ -9,7 +9,21 @@ import sys
 
 def test_bench_json_reports_each_measurement_with_a_same_run_baseline() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "bench", "--rounds", "20", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "bench",
+            "--rounds",
+            "20",
+            "--orders",
+            "5",
+            "--kills",
+            "5",
+            "--replay-events",
+            "200",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         timeout=180,
@@ -21,6 +35,11 @@ def test_bench_json_reports_each_measurement_with_a_same_run_baseline() -> None:
     assert any(name.startswith("scan") for name in names)
     assert any(name.startswith("lights") for name in names)
     assert any(name.startswith("printer") for name in names)
+    assert any(name.startswith("station") for name in names)
+    assert any(name.startswith("outbox") for name in names)
+    assert any(name.startswith("uplink") for name in names)
+    assert document["station"]["crash_kills"] == 5
+    assert document["station"]["memory_orders"] == 5
     for item in document["latency"]:
         assert item["baseline_median_us"] > 0
         assert item["ratio"] > 0

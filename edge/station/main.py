@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from edge.errors import ConfigError, EdgeError
 from edge.station.config import LoadedConfig, StationConfig, load_station_config
@@ -50,7 +51,7 @@ async def _main(loaded: LoadedConfig, *, sim: bool, sim_control_port: int) -> No
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with contextlib.AsyncExitStack() as stack:
-        hardware: dict[str, object] = {}
+        hardware: dict[str, Any] = {}
         if sim:
             hardware = await _start_rig(stack, config, sim_control_port)
         station = Station(config, config_hash=loaded.sha256, **hardware)
@@ -70,7 +71,7 @@ async def _main(loaded: LoadedConfig, *, sim: bool, sim_control_port: int) -> No
 
 async def _start_rig(
     stack: contextlib.AsyncExitStack, config: StationConfig, control_port: int
-) -> dict[str, object]:
+) -> dict[str, Any]:
     from firmware_sim.control import RigControlServer
     from firmware_sim.station_rig import SimulatedStationRig
 
