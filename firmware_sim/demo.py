@@ -3,8 +3,9 @@
 What runs is real: the scanner driver reads HID reports from the simulated USB bus, the lights
 driver drives gpiozero mock pins, the printer driver sends ZPL to the virtual Zebra over TCP, and
 the events travel as wire-contract messages through a real Mosquitto. What is scripted is the
-packer's hands and the order itself: the station workflow and the bridge that would push the
-order arrive in later work, so the demo says so rather than pretending.
+packer's hands and the order itself, and this demo drives the drivers directly: the station
+process with its workflow runs with `packline station run --sim`, and the bridge that would push
+the order and the whole-shift demo arrive in later work, so the demo says so rather than pretending.
 """
 
 from __future__ import annotations
@@ -328,8 +329,9 @@ def run_demo(broker_url: str | None) -> int:
     console = Console()
     console.print(
         "[bold]Packline demo[/]: one pick on a simulated station, through the real drivers.\n"
-        "Scripted here: the packer's hands and a fixed order (the station workflow and the "
-        "bridge come in later work)."
+        "Scripted here: the packer's hands and a fixed order, driving the drivers directly "
+        "(the full station runs with `packline station run --sim`; the bridge and the "
+        "whole-shift demo come in later work)."
     )
     with (
         tempfile.TemporaryDirectory(prefix="packline-demo-") as state,
