@@ -28,6 +28,7 @@ from edge.contract import (
     OrderCancelled,
     OrderLine,
     ShipTo,
+    StationBirth,
     StationEvent,
     StationId,
     TopicKind,
@@ -111,7 +112,7 @@ class BridgeStandIn:
     identifier: str = field(default_factory=lambda: f"bridge-{uuid.uuid4().hex[:8]}")
 
     async def run(self, connected: asyncio.Event) -> None:
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = 3600
         while True:
             try:
@@ -137,7 +138,7 @@ class BridgeStandIn:
             payload = message.payload
             assert isinstance(payload, bytes)
             decoded = decode(str(message.topic), payload).message
-            if decoded.type == "station_birth":
+            if isinstance(decoded, StationBirth):
                 self.births += 1
                 continue
             if not isinstance(decoded, StationEvent):
@@ -168,10 +169,16 @@ class BridgeStandIn:
         await self.send(message)
 
     def events(self, kind: str) -> list[StationEvent]:
-        return [self.applied[seq] for seq in sorted(self.applied) if self.applied[seq].type == kind]
+        return [
+            self.applied[seq] for seq in sorted(self.applied) if _kind(self.applied[seq]) == kind
+        ]
 
     def kinds(self) -> list[str]:
-        return [self.applied[seq].type for seq in sorted(self.applied)]
+        return [_kind(self.applied[seq]) for seq in sorted(self.applied)]
+
+
+def _kind(event: StationEvent) -> str:
+    return str(event.model_dump()["type"])
 
 
 @dataclass
