@@ -163,7 +163,7 @@ def _table(latencies: list[LatencyResult], throughputs: list[ThroughputResult]) 
             str(lat.samples),
             f"p50 {lat.driver_median_us:,.0f} us / p99 {lat.driver_p99_us:,.0f} us",
             f"p50 {lat.baseline_median_us:,.0f} us / p99 {lat.baseline_p99_us:,.0f} us",
-            f"{lat.ratio:.2f}x slower",
+            f"{lat.ratio:.2f}x slower" if lat.ratio >= 1 else f"{1 / lat.ratio:.0f}x faster",
         )
     for thr in throughputs:
         table.add_row(

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -164,5 +167,23 @@ def _open_order(rig: _Rig) -> str | None:
 
 
 def measure_station_memory(orders: int) -> MemoryResult:
-    """Run `orders` complete orders through one station and report its resident memory."""
-    return asyncio.run(_memory(orders))
+    """Run `orders` complete orders through one station in a fresh process; report its memory.
+
+    A fresh process, so what is measured is the station (and its rig), not whatever the
+    benchmarks before it left in this interpreter.
+    """
+    completed = subprocess.run(
+        [sys.executable, "-m", "firmware_sim.bench_station", str(orders)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=max(120.0, orders * 1.0),
+    )
+    if completed.returncode != 0:
+        raise SimError(f"bench: the memory run failed: {completed.stderr.strip()[-2000:]}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    return MemoryResult(**result)
+
+
+if __name__ == "__main__":
+    print(json.dumps(asdict(asyncio.run(_memory(int(sys.argv[1]))))))
