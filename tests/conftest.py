@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a real Mosquitto for the session, and topics of one's own.
+"""Fixtures shared by every test: a real Mosquitto and PostgreSQL for the session, and topics of
+one's own.
 
 Each test gets its own site id, so tests sharing the session's broker never see each other's
 retained state or messages, as aiomqtt's own suite does with a unique topic per test.
@@ -6,6 +7,7 @@ retained state or messages, as aiomqtt's own suite does with a unique topic per 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -13,6 +15,20 @@ import pytest
 
 from edge.contract import StationId
 from firmware_sim.broker import MosquittoBroker
+from firmware_sim.postgres import PostgresNotInstalledError, PostgresServer
+
+POSTGRES_URL_VARIABLE = "PACKLINE_TEST_POSTGRES_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: needs a real PostgreSQL server")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that asks for ``postgres_url``, so ``-m "not postgres"`` deselects them."""
+    for item in items:
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +36,25 @@ def mosquitto() -> Iterator[MosquittoBroker]:
     """A private Mosquitto on a free loopback port, anonymous, for the whole session."""
     with MosquittoBroker() as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The SQLAlchemy URL of a private PostgreSQL database, one cluster for the whole session.
+
+    While it is up the URL is also in ``PACKLINE_TEST_POSTGRES_URL``, for code that reads its
+    database from the environment. Without PostgreSQL installed the test is skipped, except in
+    CI, where `make test` installs it and a skip would hide a broken install step.
+    """
+    try:
+        server = PostgresServer()
+    except PostgresNotInstalledError as error:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"PostgreSQL is required in CI: {error}")
+        pytest.skip(f"PostgreSQL is not installed: {error}")
+    with server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv(POSTGRES_URL_VARIABLE, server.url)
+        yield server.url
 
 
 @pytest.fixture
