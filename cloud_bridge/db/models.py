@@ -1,0 +1,45 @@
+"""Every mapped class of the bridge's database, imported together so the schema is complete.
+
+Importing this module registers all tables on ``Base.metadata``; migrations and anything that
+compares or creates the schema import it rather than picking individual modules.
+"""
+
+from __future__ import annotations
+
+from cloud_bridge.db.accounts import Account, AccountLink
+from cloud_bridge.db.base import Base
+from cloud_bridge.db.credit import Debtor, Payment
+from cloud_bridge.db.ingest import AppliedEvent, StationCursor
+from cloud_bridge.db.ledger import ACTIVE_ALLOCATIONS_INDEX, Allocation, AllocationState
+from cloud_bridge.db.orders import LinePolicy, OrderLine, OrderState, OrderType, SalesOrder
+from cloud_bridge.db.release import AutoQueueEntry, ErrorReport, ReleaseStep
+from cloud_bridge.db.settings import Setting
+from cloud_bridge.db.shipping import Shipment, ShipmentLine
+from cloud_bridge.db.stock import Location, Product, StockItem
+
+__all__ = [
+    "ACTIVE_ALLOCATIONS_INDEX",
+    "Account",
+    "AccountLink",
+    "Allocation",
+    "AllocationState",
+    "AppliedEvent",
+    "AutoQueueEntry",
+    "Base",
+    "Debtor",
+    "ErrorReport",
+    "LinePolicy",
+    "Location",
+    "OrderLine",
+    "OrderState",
+    "OrderType",
+    "Payment",
+    "Product",
+    "ReleaseStep",
+    "SalesOrder",
+    "Setting",
+    "Shipment",
+    "ShipmentLine",
+    "StationCursor",
+    "StockItem",
+]

@@ -1,0 +1,68 @@
+"""The release gate's records: error reports people read, and the automatic retry queue.
+
+A failing credit or prepayment check stops the order; it cannot be overruled. The failure is
+written as an error report with its exact message, and the order waits in the automatic queue
+until ``next_retry_at`` comes round.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud_bridge.db.base import Base
+from cloud_bridge.db.types import UtcDateTime, string_enum, utc_now
+
+__all__ = ["AutoQueueEntry", "ErrorReport", "ReleaseStep"]
+
+
+class ReleaseStep(enum.StrEnum):
+    """The steps at which an order is checked before it may be picked."""
+
+    ADVICE = "advice"
+    SEND_TO_SCANNER = "send_to_scanner"
+    REPLENISHMENT = "replenishment"
+    AUTOPACK = "autopack"
+
+
+class ErrorReport(Base):
+    """Why an order did not progress at a step, shown to people until it is resolved."""
+
+    __tablename__ = "error_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_no: Mapped[str] = mapped_column(ForeignKey("sales_orders.order_no"))
+    step: Mapped[ReleaseStep] = mapped_column(string_enum(ReleaseStep, "release_step"))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_error_reports_order_no_resolved_at", "order_no", "resolved_at"),
+        CheckConstraint(
+            "resolved_at IS NULL OR resolved_at >= created_at", name="resolved_after_created"
+        ),
+    )
+
+
+class AutoQueueEntry(Base):
+    """An order waiting to be retried at a step after it failed there."""
+
+    __tablename__ = "auto_queue"
+
+    order_no: Mapped[str] = mapped_column(
+        ForeignKey("sales_orders.order_no", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[ReleaseStep] = mapped_column(string_enum(ReleaseStep, "release_step"))
+    message: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_retry_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        CheckConstraint("attempts >= 1", name="attempts_positive"),
+        CheckConstraint("next_retry_at >= failed_at", name="retry_after_failure"),
+    )
