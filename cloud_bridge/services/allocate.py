@@ -160,11 +160,17 @@ def allocate(
             run.held.append(outcome)
     if not passing:
         return run
+    skus = {line.sku for order in passing for line in order.lines}
+    rules = _rules(session, {order.account_id for order in passing})
+    sources = set(rules) | {link for rule in rules.values() for link in rule.links}
+    # Lock first, read after: what another allocator committed while we waited is then seen, so
+    # neither stock nor an order's outstanding quantity can be counted twice.
+    available = _available(session, sources, skus)
     active = active_by_line(session, (order.order_no for order in passing))
     packs = dict(
         session.execute(
             select(Product.sku, Product.pack_size).where(
-                Product.sku.in_({line.sku for order in passing for line in order.lines})
+                Product.sku.in_(skus)
             )
         ).all()
     )
@@ -194,9 +200,6 @@ def allocate(
                 )
             )
     if demands:
-        rules = _rules(session, {demand.account_id for demand in demands})
-        sources = set(rules) | {link for rule in rules.values() for link in rule.links}
-        available = _available(session, sources, {demand.sku for demand in demands})
         result = plan(demands, available, rules)
         rows = [
             {
