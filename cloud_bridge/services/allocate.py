@@ -14,11 +14,13 @@ One run, in one transaction:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Protocol
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from cloud_bridge.allocation import AccountRules, LineDemand, plan
@@ -29,12 +31,14 @@ from cloud_bridge.db.models import (
     Allocation,
     AllocationState,
     AutoQueueEntry,
+    OrderLine,
     OrderState,
+    OrderType,
     Product,
     SalesOrder,
     StockItem,
 )
-from cloud_bridge.services.gate import GateOutcome, run_gate
+from cloud_bridge.services.gate import GateBatch, GateOutcome
 from cloud_bridge.services.settings import BridgeSettings
 
 __all__ = ["AllocationRun", "active_by_line", "allocate", "refresh_state"]
@@ -73,23 +77,84 @@ def active_by_line(session: Session, order_nos: Iterable[str]) -> dict[tuple[str
     return {(order_no, line_id): int(total) for order_no, line_id, total in rows}
 
 
-def _candidates(session: Session, now: datetime, order_nos: set[str] | None) -> list[SalesOrder]:
+@dataclass(frozen=True)
+class _LineView:
+    line_id: str
+    sku: str
+    quantity: int
+    shipped_quantity: int
+    unit_price: Decimal
+    tax_rate: Decimal
+    policy: str
+
+
+@dataclass
+class _OrderView:
+    """An order as allocation reads it: plain values, no ORM identity (100,000 lines load fast)."""
+
+    order_no: str
+    account_id: str
+    invoice_debtor_no: str
+    order_type: OrderType
+    amount_paid: Decimal
+    promised_date: date | None
+    service_level: int
+    created_at: datetime
+    state: OrderState
+    lines: list[_LineView] = field(default_factory=list)
+
+
+def _candidates(session: Session, now: datetime, order_nos: set[str] | None) -> list[_OrderView]:
     due_held = select(AutoQueueEntry.order_no).where(AutoQueueEntry.next_retry_at <= now)
-    query = (
-        select(SalesOrder)
-        .options(selectinload(SalesOrder.lines))
-        .where(
-            or_(
-                SalesOrder.state.in_(_CANDIDATE_STATES),
-                SalesOrder.state.in_(_HELD_STATES) & SalesOrder.order_no.in_(due_held),
-            ),
-            SalesOrder.station_id.is_(None),
-        )
-        .order_by(SalesOrder.order_no)
+    eligible = or_(
+        SalesOrder.state.in_(_CANDIDATE_STATES),
+        SalesOrder.state.in_(_HELD_STATES) & SalesOrder.order_no.in_(due_held),
     )
+    query = select(
+        SalesOrder.order_no,
+        SalesOrder.account_id,
+        SalesOrder.invoice_debtor_no,
+        SalesOrder.order_type,
+        SalesOrder.amount_paid,
+        SalesOrder.promised_date,
+        SalesOrder.service_level,
+        SalesOrder.created_at,
+        SalesOrder.state,
+    ).where(eligible, SalesOrder.station_id.is_(None))
     if order_nos is not None:
         query = query.where(SalesOrder.order_no.in_(order_nos))
-    return list(session.scalars(query))
+    # Core execution on the session's connection: plain rows, no ORM loading machinery.
+    connection = session.connection()
+    orders = {
+        row[0]: _OrderView(*row) for row in connection.execute(query.order_by(SalesOrder.order_no))
+    }
+    if not orders:
+        return []
+    lines = (
+        select(
+            OrderLine.order_no,
+            OrderLine.line_id,
+            OrderLine.sku,
+            OrderLine.quantity,
+            OrderLine.shipped_quantity,
+            OrderLine.unit_price,
+            OrderLine.tax_rate,
+            OrderLine.policy,
+        )
+        .join(SalesOrder, SalesOrder.order_no == OrderLine.order_no)
+        .where(eligible, SalesOrder.station_id.is_(None))
+    )
+    if order_nos is not None:
+        lines = lines.where(OrderLine.order_no.in_(order_nos))
+    for order_no, line_id, sku, quantity, shipped, price, tax, policy in connection.execute(
+        lines.order_by(OrderLine.order_no, OrderLine.line_id)
+    ):
+        view = orders.get(order_no)
+        if view is not None:
+            view.lines.append(
+                _LineView(line_id, sku, quantity, shipped, price, tax, str(policy.value))
+            )
+    return list(orders.values())
 
 
 def _rules(session: Session, account_ids: set[str]) -> dict[str, AccountRules]:
@@ -150,15 +215,21 @@ def allocate(
     moment = now or datetime.now(UTC)
     run = AllocationRun()
     orders = _candidates(session, moment, set(order_nos) if order_nos is not None else None)
-    passing: list[SalesOrder] = []
+    passing: list[_OrderView] = []
+    new_states: dict[str, OrderState] = {}
+    gate = GateBatch(session, orders, settings, moment)
     for order in orders:
         run.orders_checked += 1
-        outcome = run_gate(session, order, step, settings, moment)
+        outcome = gate.check(order, step)
+        if outcome.new_state is not None:
+            new_states[order.order_no] = outcome.new_state
+            order.state = outcome.new_state
         if outcome.passed:
             passing.append(order)
         else:
             run.held.append(outcome)
     if not passing:
+        _write_states(session, new_states)
         return run
     skus = {line.sku for order in passing for line in order.lines}
     rules = _rules(session, {order.account_id for order in passing})
@@ -168,11 +239,7 @@ def allocate(
     available = _available(session, sources, skus)
     active = active_by_line(session, (order.order_no for order in passing))
     packs = dict(
-        session.execute(
-            select(Product.sku, Product.pack_size).where(
-                Product.sku.in_(skus)
-            )
-        ).all()
+        session.execute(select(Product.sku, Product.pack_size).where(Product.sku.in_(skus))).all()
     )
     demands: list[LineDemand] = []
     for order in passing:
@@ -196,7 +263,7 @@ def allocate(
                     promised_date=order.promised_date,
                     service_level=order.service_level,
                     created_at=order.created_at,
-                    policy=line.policy.value,
+                    policy=line.policy,  # type: ignore[arg-type]
                 )
             )
     if demands:
@@ -223,24 +290,62 @@ def allocate(
         run.reasons = dict(result.reasons)
     after = active_by_line(session, (order.order_no for order in passing))
     for order in passing:
-        refresh_state(order, after)
+        state = _allocation_state(order.order_no, order.state, order.lines, after)
+        if state is not None and state is not order.state:
+            new_states[order.order_no] = state
+    _write_states(session, new_states)
     return run
 
 
-def refresh_state(order: SalesOrder, active: dict[tuple[str, str], int]) -> None:
-    """Set an order not yet at a station to allocated, partially allocated or new."""
-    if order.station_id is not None or order.state in {
-        OrderState.CANCELLED,
-        OrderState.SHIPPED,
-    }:
-        return
+def _write_states(session: Session, states: dict[str, OrderState]) -> None:
+    """One UPDATE per target state (chunked), keeping loaded objects in step."""
+    by_state: dict[OrderState, list[str]] = {}
+    for order_no, state in states.items():
+        by_state.setdefault(state, []).append(order_no)
+    for state, order_nos in by_state.items():
+        for start in range(0, len(order_nos), 5000):
+            chunk = order_nos[start : start + 5000]
+            session.execute(
+                update(SalesOrder).where(SalesOrder.order_no.in_(chunk)).values(state=state),
+                execution_options={"synchronize_session": "fetch"},
+            )
+
+
+class _Line(Protocol):
+    @property
+    def line_id(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def shipped_quantity(self) -> int: ...
+
+
+def _allocation_state(
+    order_no: str,
+    state: OrderState,
+    lines: Sequence[_Line],
+    active: dict[tuple[str, str], int],
+) -> OrderState | None:
+    """Allocated, partially allocated or new, from the active allocations of its lines."""
+    if state in {OrderState.CANCELLED, OrderState.SHIPPED}:
+        return None
     per_line = [
-        (active.get((order.order_no, line.line_id), 0), line.quantity - line.shipped_quantity)
-        for line in order.lines
+        (active.get((order_no, line.line_id), 0), line.quantity - line.shipped_quantity)
+        for line in lines
     ]
     if all(allocated >= open_units for allocated, open_units in per_line):
-        order.state = OrderState.ALLOCATED
-    elif any(allocated > 0 for allocated, _ in per_line):
-        order.state = OrderState.PARTIALLY_ALLOCATED
-    elif order.state not in {OrderState.PARTIALLY_SHIPPED}:
-        order.state = OrderState.NEW
+        return OrderState.ALLOCATED
+    if any(allocated > 0 for allocated, _ in per_line):
+        return OrderState.PARTIALLY_ALLOCATED
+    if state is OrderState.PARTIALLY_SHIPPED:
+        return None
+    return OrderState.NEW
+
+
+def refresh_state(order: SalesOrder, active: dict[tuple[str, str], int]) -> None:
+    """Set a mapped order not yet at a station to allocated, partially allocated or new."""
+    if order.station_id is not None:
+        return
+    state = _allocation_state(order.order_no, order.state, order.lines, active)
+    if state is not None:
+        order.state = state

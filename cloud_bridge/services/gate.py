@@ -10,10 +10,11 @@ Nothing here can overrule a failure: there is no parameter for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -58,101 +59,194 @@ OPEN_STATES = frozenset(
 """Orders whose unshipped value still counts towards the invoice debtor's exposure."""
 
 
+class GateLine(Protocol):
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def unit_price(self) -> Decimal: ...
+    @property
+    def tax_rate(self) -> Decimal: ...
+
+
+class GateOrder(Protocol):
+    """What the gate reads of an order: a mapped `SalesOrder` or a lighter read-only view."""
+
+    @property
+    def order_no(self) -> str: ...
+    @property
+    def invoice_debtor_no(self) -> str: ...
+    @property
+    def order_type(self) -> OrderType: ...
+    @property
+    def amount_paid(self) -> Decimal: ...
+    @property
+    def state(self) -> OrderState: ...
+    @property
+    def lines(self) -> Sequence[GateLine]: ...
+
+
 @dataclass(frozen=True)
 class GateOutcome:
-    """How the gate ended for one order at one step."""
+    """How the gate ended for one order at one step, and the state the order must take."""
 
     order_no: str
     step: Step
     failures: tuple[CheckFailure, ...]
+    new_state: OrderState | None = None
+    """Held when it failed, new again when a held order passed; None: leave the state alone."""
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
 
-def order_total(lines: Iterable[OrderLine]) -> Decimal:
+def order_total(lines: Iterable[GateLine]) -> Decimal:
     """The order's total amount including tax, over its whole quantities."""
     return sum(
         (line.quantity * line.unit_price * (1 + line.tax_rate) for line in lines), Decimal(0)
     )
 
 
-def _open_orders_total(session: Session, debtor_no: str, excluding: str) -> Decimal:
-    """Unshipped value of the debtor's other open orders (whole quantity minus shipped)."""
-    amount = (
+def _unshipped_value() -> Any:
+    return (
         (OrderLine.quantity - OrderLine.shipped_quantity)
         * OrderLine.unit_price
         * (1 + OrderLine.tax_rate)
     )
-    total = session.scalar(
-        select(func.coalesce(func.sum(amount), 0))
-        .join(SalesOrder, SalesOrder.order_no == OrderLine.order_no)
-        .where(
-            SalesOrder.invoice_debtor_no == debtor_no,
-            SalesOrder.order_no != excluding,
-            SalesOrder.state.in_(OPEN_STATES),
+
+
+def _chunks(values: list[str], size: int = 5000) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class GateBatch:
+    """The gate for many orders at once: every lookup is one query for the whole batch.
+
+    A debtor's open-orders exposure is the unshipped value of all its open orders minus the
+    order's own (the gate adds the order's TOTAL itself); both sums come from the same SQL
+    expression, so they cancel exactly.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        orders: Sequence[GateOrder],
+        settings: BridgeSettings,
+        now: datetime,
+    ) -> None:
+        self._session = session
+        self._settings = settings
+        self._now = now
+        order_nos = [order.order_no for order in orders]
+        debtor_nos = sorted({order.invoice_debtor_no for order in orders})
+        self._debtors = {
+            debtor.debtor_no: debtor
+            for chunk in _chunks(debtor_nos)
+            for debtor in session.scalars(select(Debtor).where(Debtor.debtor_no.in_(chunk)))
+        }
+        self._open_by_debtor: dict[str, Decimal] = {}
+        for chunk in _chunks(debtor_nos):
+            rows = session.execute(
+                select(SalesOrder.invoice_debtor_no, func.sum(_unshipped_value()))
+                .join(OrderLine, OrderLine.order_no == SalesOrder.order_no)
+                .where(SalesOrder.invoice_debtor_no.in_(chunk), SalesOrder.state.in_(OPEN_STATES))
+                .group_by(SalesOrder.invoice_debtor_no)
+            )
+            self._open_by_debtor.update({debtor: Decimal(str(total)) for debtor, total in rows})
+        self._own: dict[str, Decimal] = {}
+        self._open_reports: dict[str, set[str]] = {}
+        self._queued: dict[str, AutoQueueEntry] = {}
+        for chunk in _chunks(order_nos):
+            rows = session.execute(
+                select(OrderLine.order_no, func.sum(_unshipped_value()))
+                .where(OrderLine.order_no.in_(chunk))
+                .group_by(OrderLine.order_no)
+            )
+            self._own.update({order_no: Decimal(str(total)) for order_no, total in rows})
+            for order_no, message in session.execute(
+                select(ErrorReport.order_no, ErrorReport.message).where(
+                    ErrorReport.order_no.in_(chunk), ErrorReport.resolved_at.is_(None)
+                )
+            ):
+                self._open_reports.setdefault(order_no, set()).add(message)
+            for entry in session.scalars(
+                select(AutoQueueEntry).where(AutoQueueEntry.order_no.in_(chunk))
+            ):
+                self._queued[entry.order_no] = entry
+
+    def check(self, order: GateOrder, step: Step) -> GateOutcome:
+        """Check one order of the batch and record the result (in the caller's transaction)."""
+        total = order_total(order.lines)
+        check = OrderForCheck(
+            order_no=order.order_no,
+            order_type="prepayment" if order.order_type is OrderType.PREPAYMENT else "normal",
+            total_amount=total,
+            amount_paid=order.amount_paid,
+            amount_to_pay=total,
         )
-    )
-    return Decimal(str(total or 0))
+        credit = CreditSettings(
+            check_credit_line=self._settings.check_credit_line,
+            risk_control=self._settings.risk_control,
+        )
+        failures = check_order(check, self._exposure(order), credit, step)
+        held = {OrderState.HELD_CREDIT, OrderState.HELD_PREPAYMENT}
+        if failures:
+            new_state = _record_failures(
+                self._session,
+                order,
+                step,
+                failures,
+                self._settings,
+                self._now,
+                self._open_reports.get(order.order_no, set()),
+                self._queued.get(order.order_no),
+            )
+            return GateOutcome(order.order_no, step, failures, new_state)
+        if order.order_no in self._open_reports or order.order_no in self._queued:
+            _clear(self._session, order.order_no, self._now)
+        return GateOutcome(
+            order.order_no, step, failures, OrderState.NEW if order.state in held else None
+        )
 
-
-def _exposure(session: Session, order: SalesOrder) -> DebtorExposure:
-    debtor = session.get(Debtor, order.invoice_debtor_no)
-    if debtor is None:  # pragma: no cover - the foreign key makes this impossible
-        raise LookupError(f"order {order.order_no}: invoice debtor {order.invoice_debtor_no}")
-    return DebtorExposure(
-        debtor_no=debtor.debtor_no,
-        credit_line=debtor.credit_line,
-        outstanding={
-            OutstandingKind.OPEN_INVOICES: debtor.open_invoices,
-            OutstandingKind.SHIPPED_NOT_INVOICED: debtor.shipped_not_invoiced,
-            OutstandingKind.OPEN_ORDERS: _open_orders_total(
-                session, debtor.debtor_no, order.order_no
-            ),
-        },
-    )
+    def _exposure(self, order: GateOrder) -> DebtorExposure:
+        debtor = self._debtors.get(order.invoice_debtor_no)
+        if debtor is None:  # pragma: no cover - the foreign key makes this impossible
+            raise LookupError(f"order {order.order_no}: no debtor {order.invoice_debtor_no}")
+        own = self._own.get(order.order_no, Decimal(0)) if order.state in OPEN_STATES else 0
+        others = self._open_by_debtor.get(debtor.debtor_no, Decimal(0)) - own
+        return DebtorExposure(
+            debtor_no=debtor.debtor_no,
+            credit_line=debtor.credit_line,
+            outstanding={
+                OutstandingKind.OPEN_INVOICES: debtor.open_invoices,
+                OutstandingKind.SHIPPED_NOT_INVOICED: debtor.shipped_not_invoiced,
+                OutstandingKind.OPEN_ORDERS: others,
+            },
+        )
 
 
 def run_gate(
     session: Session, order: SalesOrder, step: Step, settings: BridgeSettings, now: datetime
 ) -> GateOutcome:
-    """Check one order at one step and record the result (in the caller's transaction)."""
-    total = order_total(order.lines)
-    check = OrderForCheck(
-        order_no=order.order_no,
-        order_type="prepayment" if order.order_type is OrderType.PREPAYMENT else "normal",
-        total_amount=total,
-        amount_paid=order.amount_paid,
-        amount_to_pay=total,
-    )
-    credit = CreditSettings(
-        check_credit_line=settings.check_credit_line, risk_control=settings.risk_control
-    )
-    failures = check_order(check, _exposure(session, order), credit, step)
-    if failures:
-        _record_failures(session, order, step, failures, settings, now)
-    else:
-        _clear(session, order, now)
-    return GateOutcome(order.order_no, step, failures)
+    """Check one mapped order at one step, record the result and set its state."""
+    outcome = GateBatch(session, [order], settings, now).check(order, step)
+    if outcome.new_state is not None:
+        order.state = outcome.new_state
+    return outcome
 
 
 def _record_failures(  # noqa: PLR0917 - one private call site
     session: Session,
-    order: SalesOrder,
+    order: GateOrder,
     step: Step,
     failures: tuple[CheckFailure, ...],
     settings: BridgeSettings,
     now: datetime,
-) -> None:
+    open_messages: set[str],
+    existing: AutoQueueEntry | None,
+) -> OrderState:
     release_step = ReleaseStep(step.value)
-    open_messages = set(
-        session.scalars(
-            select(ErrorReport.message).where(
-                ErrorReport.order_no == order.order_no, ErrorReport.resolved_at.is_(None)
-            )
-        )
-    )
     for failure in failures:
         if failure.message not in open_messages:
             session.add(
@@ -163,12 +257,6 @@ def _record_failures(  # noqa: PLR0917 - one private call site
                     created_at=now,
                 )
             )
-    order.state = (
-        OrderState.HELD_CREDIT
-        if any(failure.kind == "credit_line" for failure in failures)
-        else OrderState.HELD_PREPAYMENT
-    )
-    existing = session.get(AutoQueueEntry, order.order_no)
     previous = (
         QueueEntryValue(
             order_no=existing.order_no,
@@ -199,17 +287,18 @@ def _record_failures(  # noqa: PLR0917 - one private call site
         existing.failed_at = entry.failed_at
         existing.next_retry_at = entry.next_retry_at
         existing.attempts = entry.attempts
+    if any(failure.kind == "credit_line" for failure in failures):
+        return OrderState.HELD_CREDIT
+    return OrderState.HELD_PREPAYMENT
 
 
-def _clear(session: Session, order: SalesOrder, now: datetime) -> None:
+def _clear(session: Session, order_no: str, now: datetime) -> None:
     for report in session.scalars(
         select(ErrorReport).where(
-            ErrorReport.order_no == order.order_no, ErrorReport.resolved_at.is_(None)
+            ErrorReport.order_no == order_no, ErrorReport.resolved_at.is_(None)
         )
     ):
         report.resolved_at = now
-    queued = session.get(AutoQueueEntry, order.order_no)
+    queued = session.get(AutoQueueEntry, order_no)
     if queued is not None:
         session.delete(queued)
-    if order.state in {OrderState.HELD_CREDIT, OrderState.HELD_PREPAYMENT}:
-        order.state = OrderState.NEW
