@@ -67,6 +67,20 @@ def _add_station(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     run.set_defaults(handler=_run_station)
 
 
+def _run_bridge(args: argparse.Namespace) -> int:
+    from cloud_bridge.main import run_bridge
+
+    return run_bridge(config_path=args.config)
+
+
+def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bridge = subparsers.add_parser("bridge", help="run the cloud bridge")
+    bridge_sub = bridge.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = bridge_sub.add_parser("run", help="run one bridge instance from its bridge.toml")
+    run.add_argument("--config", type=Path, required=True, help="path to bridge.toml")
+    run.set_defaults(handler=_run_bridge)
+
+
 def _add_sim(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = subparsers.add_parser("sim", help="run a piece of the simulated hardware rig")
     sim_sub = sim.add_subparsers(dest="device", required=True, metavar="DEVICE")
@@ -123,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_demo(subparsers)
     _add_station(subparsers)
+    _add_bridge(subparsers)
     _add_sim(subparsers)
     _add_bench(subparsers)
     return parser
