@@ -121,6 +121,9 @@ def release(
             SalesOrder.station_id.is_(None),
         )
         .order_by(SalesOrder.promised_date, SalesOrder.service_level, SalesOrder.created_at)
+        # Another instance releasing at the same time skips the orders this one holds, so an
+        # order goes to one station only (PostgreSQL; SQLite's write lock serialises anyway).
+        .with_for_update(of=SalesOrder, skip_locked=True)
     )
     for order in list(orders):
         outcome = run_gate(session, order, Step.SEND_TO_SCANNER, settings, moment)
