@@ -37,7 +37,8 @@ class StationCursor(Base):
     """How far each station's events are applied without a hole, and the holes above that.
 
     ``highest_contiguous_seq`` is what the bridge acknowledges; events can arrive out of order,
-    so those applied above it are kept in ``gaps`` until the missing ones arrive.
+    so those above it are parked (``parked_events``) and the missing ranges are named in ``gaps``
+    until they arrive.
     """
 
     __tablename__ = "station_cursors"
@@ -45,7 +46,7 @@ class StationCursor(Base):
     station_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     highest_contiguous_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     gaps: Mapped[str] = mapped_column(Text, default="")
-    """Sequences applied above the contiguous mark, in a text form owned by the ingest code."""
+    """The missing sequence ranges below the highest parked event, e.g. ``"5-6,9"``."""
 
     __table_args__ = (
         CheckConstraint("highest_contiguous_seq >= 0", name="highest_contiguous_seq_not_negative"),

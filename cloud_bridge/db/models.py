@@ -12,6 +12,7 @@ from cloud_bridge.db.credit import Debtor, Payment
 from cloud_bridge.db.ingest import AppliedEvent, StationCursor
 from cloud_bridge.db.ledger import ACTIVE_ALLOCATIONS_INDEX, Allocation, AllocationState
 from cloud_bridge.db.orders import LinePolicy, OrderLine, OrderState, OrderType, SalesOrder
+from cloud_bridge.db.parking import ParkedEvent  # noqa: F401  (registers parked_events)
 from cloud_bridge.db.release import AutoQueueEntry, ErrorReport, ReleaseStep
 from cloud_bridge.db.settings import Setting
 from cloud_bridge.db.shipping import Shipment, ShipmentLine

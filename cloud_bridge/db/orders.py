@@ -118,6 +118,8 @@ class OrderLine(Base):
     tax_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal(0))
     """A fraction: 0.2000 is 20 %."""
     shipped_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    picked_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Picked at a station and not yet shipped; shipping moves it into ``shipped_quantity``."""
     policy: Mapped[LinePolicy] = mapped_column(
         string_enum(LinePolicy, "line_policy"), default=LinePolicy.PARTIAL
     )
@@ -130,4 +132,5 @@ class OrderLine(Base):
             "shipped_quantity >= 0 AND shipped_quantity <= quantity",
             name="shipped_within_ordered",
         ),
+        CheckConstraint("picked_quantity >= 0", name="picked_quantity_not_negative"),
     )

@@ -1,0 +1,226 @@
+"""How fast one bridge instance ingests durably, next to what the broker alone can deliver.
+
+Both figures come from the same private Mosquitto in the same run, so the ratio says how much
+of the broker's delivery rate survives applying each event in its own SQLite transaction (lock
+the cursor, apply, record, commit) and acknowledging it. The events are picks and returns on
+one order line, alternating, so each one really locks an order and changes a line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine
+
+from cloud_bridge.db import make_engine, session_factory, upgrade
+from cloud_bridge.db.models import (
+    Account,
+    Debtor,
+    Location,
+    OrderLine,
+    OrderState,
+    Product,
+    SalesOrder,
+    StockItem,
+)
+from cloud_bridge.ingest.consumer import ConsumerSettings, IngestConsumer
+from cloud_bridge.ingest.sequencer import IngestArgumentError, IngestError
+from edge.contract import (
+    Ack,
+    LinePicked,
+    LineReturned,
+    StationEvent,
+    StationId,
+    TopicKind,
+    decode_for,
+    prepare,
+    station_topic,
+)
+from firmware_sim.broker import MosquittoBroker
+
+__all__ = ["measure_ingest"]
+
+_STATION = StationId(site="bench", station="st01")
+_ORDER = "SO-BENCH"
+_GTIN = "05012345678900"
+_PUBLISH_BATCH = 100
+_SECONDS_PER_EVENT_LIMIT = 0.05
+_MIN_LIMIT_S = 60.0
+
+
+def measure_ingest(events: int) -> tuple[float, float]:
+    """(events/s applied durably by one consumer on SQLite, raw paho messages/s on the broker)."""
+    if events < 1:
+        raise IngestArgumentError(f"events {events} is below 1; expected at least 1")
+    with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as directory:
+        engine = make_engine(f"sqlite:///{Path(directory) / 'bridge.db'}")
+        try:
+            upgrade(engine)
+            _seed(engine)
+            ingested = asyncio.run(_ingest_rate(engine, broker, events))
+        finally:
+            engine.dispose()
+        raw = _raw_paho_rate(broker, events)
+    return ingested, raw
+
+
+def _limit_s(events: int) -> float:
+    return max(_MIN_LIMIT_S, events * _SECONDS_PER_EVENT_LIMIT)
+
+
+def _seed(engine: Engine) -> None:
+    with session_factory(engine).begin() as session:
+        session.add_all(
+            [
+                Account(id="A", name="Bench account"),
+                Debtor(debtor_no="D1", name="Bench debtor", credit_line=None),
+                Location(id="L1"),
+                Product(sku="SKU-1", gtin=_GTIN, pack_size=1, unit_price=Decimal(1)),
+            ]
+        )
+        session.flush()
+        session.add(StockItem(account_id="A", sku="SKU-1", location_id="L1", on_hand=10))
+        session.add(
+            SalesOrder(
+                order_no=_ORDER,
+                account_id="A",
+                invoice_debtor_no="D1",
+                deliver_to_name="Bench",
+                deliver_to_line1="1 Bench Street",
+                deliver_to_city="Bristol",
+                deliver_to_postal_code="BS1 4DJ",
+                deliver_to_country="GB",
+                carrier="DPD",
+                state=OrderState.PICKING,
+                station_id=_STATION.client_id,
+                lines=[OrderLine(line_id="1", sku="SKU-1", quantity=10, unit_price=Decimal(1))],
+            )
+        )
+
+
+def _event(seq: int) -> StationEvent:
+    at = datetime.now(UTC)
+    if seq % 2:
+        return LinePicked(
+            event_id=uuid.uuid4(),
+            seq=seq,
+            at=at,
+            order_id=_ORDER,
+            line_id="1",
+            sku="SKU-1",
+            gtin=_GTIN,
+            slot="A1",
+            quantity=1,
+        )
+    return LineReturned(
+        event_id=uuid.uuid4(),
+        seq=seq,
+        at=at,
+        order_id=_ORDER,
+        line_id="1",
+        sku="SKU-1",
+        slot="A1",
+        quantity=1,
+    )
+
+
+async def _ingest_rate(engine: Engine, broker: MosquittoBroker, events: int) -> float:
+    payloads = [prepare(_STATION, _event(seq)).payload for seq in range(1, events + 1)]
+    consumer = IngestConsumer(
+        session_factory(engine),
+        ConsumerSettings(host=broker.host, port=broker.port, client_id="bench-bridge"),
+    )
+    running = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(_limit_s(events)):
+            await consumer.ready.wait()
+            async with (
+                aiomqtt.Client(
+                    broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5
+                ) as sub,
+                aiomqtt.Client(
+                    broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5
+                ) as pub,
+            ):
+                # A full batch in flight is the point here, not the leak aiomqtt warns about.
+                pub.pending_calls_threshold = _PUBLISH_BATCH + 10
+                await sub.subscribe(station_topic(_STATION, TopicKind.ACK), qos=1)
+                started = time.perf_counter()
+                topic = station_topic(_STATION, TopicKind.EVENT)
+                for first in range(0, events, _PUBLISH_BATCH):
+                    batch = payloads[first : first + _PUBLISH_BATCH]
+                    await asyncio.gather(*(pub.publish(topic, body, qos=1) for body in batch))
+                await _until_acked(sub, events)
+                return events / (time.perf_counter() - started)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def _until_acked(client: aiomqtt.Client, highest_seq: int) -> None:
+    async for message in client.messages:
+        if not isinstance(message.payload, bytes):
+            continue
+        ack = decode_for(TopicKind.ACK, message.payload)
+        if isinstance(ack, Ack) and ack.highest_seq >= highest_seq:
+            return
+    raise IngestError("the ack subscription ended before the last event was acknowledged")
+
+
+def _raw_paho_rate(broker: MosquittoBroker, messages: int) -> float:
+    """Messages/s a bare paho subscriber receives at QoS 1, publish to last delivery.
+
+    Published in the same batches as the ingest run, each awaited before the next, so the
+    broker never queues more than a batch for the subscriber (Mosquitto drops QoS 1 messages
+    beyond a client's queue limit, by default 1000).
+    """
+    topic = f"packline-bench/{uuid.uuid4().hex}"
+    payload = prepare(_STATION, _event(1)).payload
+    received = 0
+    done = threading.Event()
+
+    def on_message(_client: paho.Client, _userdata: object, _message: paho.MQTTMessage) -> None:
+        nonlocal received
+        received += 1
+        if received >= messages:
+            done.set()
+
+    subscribed = threading.Event()
+    subscriber = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    subscriber.on_message = on_message
+    subscriber.on_subscribe = lambda *_args: subscribed.set()
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    publisher.max_inflight_messages_set(_PUBLISH_BATCH)
+    subscriber.connect(broker.host, broker.port)
+    publisher.connect(broker.host, broker.port)
+    subscriber.loop_start()
+    publisher.loop_start()
+    try:
+        subscriber.subscribe(topic, qos=1)
+        if not subscribed.wait(_MIN_LIMIT_S):
+            raise IngestError(f"raw subscriber on {topic!r} was never subscribed")
+        started = time.perf_counter()
+        for first in range(0, messages, _PUBLISH_BATCH):
+            sent = [
+                publisher.publish(topic, payload, qos=1)
+                for _ in range(min(_PUBLISH_BATCH, messages - first))
+            ]
+            for info in sent:
+                info.wait_for_publish(_MIN_LIMIT_S)
+        if not done.wait(_limit_s(messages)):
+            raise IngestError(f"raw subscriber got {received} of {messages} messages in time")
+        return messages / (time.perf_counter() - started)
+    finally:
+        for client in (publisher, subscriber):
+            client.disconnect()
+            client.loop_stop()
