@@ -67,7 +67,7 @@ class SalesOrder(Base):
     """Paid towards this order so far, as the order source reports it."""
     promised_date: Mapped[date | None] = mapped_column(Date)
     service_level: Mapped[int] = mapped_column(Integer, default=0)
-    """Higher is more urgent; used after the promised date to order allocation."""
+    """Lower is more urgent (0 first); used after the promised date to order allocation."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     deliver_to_name: Mapped[str] = mapped_column(String(128))
     deliver_to_line1: Mapped[str] = mapped_column(String(128))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -124,9 +124,16 @@ class IngestConsumer:
     ``ready`` is set while the shared subscription is in place.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], settings: ConsumerSettings) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: ConsumerSettings,
+        *,
+        on_applied: Callable[[IngestResult], None] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._settings = settings
+        self._on_applied = on_applied
         self.stats = ConsumerStats()
         self.ready = asyncio.Event()
         self._acks = _AckPublisher(sessions, self.stats)
@@ -232,6 +239,8 @@ class IngestConsumer:
             )
             return
         self._count(result)
+        if result.applied and self._on_applied is not None:
+            self._on_applied(result)
         if result.should_ack:
             self._acks.request(station_id, result.highest_seq)
 

@@ -1,0 +1,236 @@
+"""The bridge process: the allocation and release cycle, station presence, ingest, the HTTP API.
+
+Work flows to stations as desired state: an order's allocation is published with its version
+after the transaction that made it commits, and whenever a station is born (a fresh connection,
+a restart, or the bridge itself reconnecting and receiving the retained births) the bridge sends it
+every order it holds there again, so nothing depends on a message surviving a dropped link.
+Presence is ordered by the birth/death sequence, not by arrival, so a stale Will never marks a
+reconnected station offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiomqtt
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from cloud_bridge.config import BridgeConfig
+from cloud_bridge.db import make_engine, session_factory, upgrade
+from cloud_bridge.db.models import OrderState, SalesOrder
+from cloud_bridge.ingest.consumer import ConsumerSettings, IngestConsumer
+from cloud_bridge.routing import StationRouter
+from cloud_bridge.services.allocate import allocate
+from cloud_bridge.services.release import Dispatch, allocation_message, release
+from cloud_bridge.services.settings import load_settings
+from edge.contract import (
+    ContractError,
+    StationBirth,
+    StationDeath,
+    StationId,
+    TopicKind,
+    decode,
+    prepare,
+    subscription_for_all_stations,
+)
+from edge.station.backoff import Backoff
+from edge.station.presence import StationState, is_stale_death, supersedes
+
+__all__ = ["Bridge"]
+
+log = logging.getLogger("packline.bridge")
+
+_AT_STATION = (OrderState.RELEASED, OrderState.PICKING)
+
+
+class Bridge:
+    """One bridge instance; `await bridge.run()` until cancelled."""
+
+    def __init__(self, config: BridgeConfig, *, token: str | None = None) -> None:
+        self.config = config
+        self.engine = make_engine(config.bridge.database_url)
+        upgrade(self.engine)
+        self.sessions = session_factory(self.engine)
+        self.router = StationRouter(config.routing)
+        self.presence: dict[str, StationState] = {}
+        self._token = token
+        self._client: aiomqtt.Client | None = None
+        self._wake = asyncio.Event()
+        self.ingest: IngestConsumer | None = None
+
+    @property
+    def online(self) -> set[str]:
+        return {station for station, state in self.presence.items() if state.online}
+
+    def wake(self) -> None:
+        """Run the allocation and release cycle now (after an API change or a station event)."""
+        self._wake.set()
+
+    async def run(self, *, ready: Callable[[], None] | None = None) -> None:
+        broker = self.config.broker
+        self.ingest = IngestConsumer(
+            self.sessions,
+            ConsumerSettings(
+                host=broker.host,
+                port=broker.port,
+                client_id=f"bridge-{self.config.bridge.instance}-ingest",
+                keepalive_s=broker.keepalive_s,
+                tls=broker.tls_parameters(),
+                reconnect_initial_s=broker.backoff_initial_s,
+                reconnect_max_s=broker.backoff_max_s,
+            ),
+            on_applied=lambda _result: self.wake(),
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.ingest.run(), name="ingest")
+            tasks.create_task(self._mqtt_loop(), name="mqtt")
+            tasks.create_task(self._cycle_loop(), name="cycle")
+            if self._token is not None:
+                tasks.create_task(self._serve_http(self._token), name="http")
+            if ready is not None:
+                ready()
+
+    # --- publishing --------------------------------------------------------------------------
+
+    async def publish(self, dispatch: Dispatch) -> None:
+        """Publish one station message; while offline it is dropped, and resent on the birth."""
+        client = self._client
+        if client is None:
+            log.warning(
+                "offline: %s for %s waits for its birth", dispatch.message.type, dispatch.station_id
+            )
+            return
+        publication = prepare(StationId.from_client_id(dispatch.station_id), dispatch.message)
+        await client.publish(
+            publication.topic, publication.payload, qos=publication.qos, retain=publication.retain
+        )
+
+    # --- the cycle ---------------------------------------------------------------------------
+
+    def run_cycle(self) -> list[Dispatch]:
+        """Allocate, then release to online stations; return what to publish (committed)."""
+        now = datetime.now(UTC)
+        with self.sessions() as session, session.begin():
+            settings = load_settings(session)
+            allocate(session, settings, now=now)
+            released = release(
+                session, settings, self.router, self.config.slot_maps, self.online, now=now
+            )
+        return released.dispatches
+
+    async def _cycle_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.bridge.cycle_seconds)
+            self._wake.clear()
+            try:
+                dispatches = await asyncio.to_thread(self.run_cycle)
+            except Exception:
+                log.exception("allocation cycle failed; retrying next cycle")
+                continue
+            for dispatch in dispatches:
+                await self.publish(dispatch)
+
+    def current_allocations(self, station_id: str) -> list[Dispatch]:
+        """Every order the bridge holds at a station, as its current `order_allocated`."""
+        now = datetime.now(UTC)
+        slots = self.config.slot_maps.get(station_id, {})
+        with self.sessions() as session, session.begin():
+            orders = session.scalars(
+                select(SalesOrder)
+                .options(selectinload(SalesOrder.lines))
+                .where(SalesOrder.station_id == station_id, SalesOrder.state.in_(_AT_STATION))
+            )
+            dispatches = [
+                allocation_message(session, order, station_id, now, slots) for order in orders
+            ]
+        return [dispatch for dispatch in dispatches if dispatch is not None]
+
+    # --- MQTT --------------------------------------------------------------------------------
+
+    async def _mqtt_loop(self) -> None:
+        settings = self.config.broker
+        backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    settings.host,
+                    settings.port,
+                    identifier=f"bridge-{self.config.bridge.instance}",
+                    protocol=aiomqtt.ProtocolVersion.V5,
+                    keepalive=settings.keepalive_s,
+                    tls_params=settings.tls_parameters(),
+                ) as client:
+                    await client.subscribe(subscription_for_all_stations(TopicKind.STATE), qos=1)
+                    self._client = client
+                    log.info("bridge %s connected to %s", self.config.bridge.instance, settings.url)
+                    backoff.reset()
+                    async for message in client.messages:
+                        await self._on_message(str(message.topic), message.payload)
+            except aiomqtt.MqttError as error:
+                self._client = None
+                delay = backoff.next_delay()
+                log.warning("broker link lost (%s); reconnecting in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+
+    async def _on_message(self, topic: str, payload: Any) -> None:
+        if not isinstance(payload, bytes):
+            return
+        try:
+            decoded = decode(topic, payload)
+        except ContractError as error:
+            log.warning("rejected message on %s: %s", topic, error)
+            return
+        state = decoded.message
+        station = decoded.address.station_id.client_id
+        if isinstance(state, StationBirth | StationDeath):
+            await self._on_presence(station, state)
+
+    async def _on_presence(self, station: str, state: StationState) -> None:
+        current = self.presence.get(station)
+        if isinstance(state, StationDeath) and is_stale_death(state, current):
+            return
+        if not supersedes(state, current):
+            return
+        self.presence[station] = state
+        if isinstance(state, StationBirth):
+            log.info("station %s online (bd_seq %d); resending its work", station, state.bd_seq)
+            for dispatch in await asyncio.to_thread(self.current_allocations, station):
+                await self.publish(dispatch)
+            self.wake()
+        else:
+            log.info("station %s offline (bd_seq %d)", station, state.bd_seq)
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    async def _serve_http(self, token: str) -> None:
+        import uvicorn
+
+        from cloud_bridge.api import create_app
+
+        app = create_app(
+            sessions=self.sessions,
+            token=token,
+            slot_maps=self.config.slot_maps,
+            publish=self._publish_and_wake,
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=self.config.http.host,
+                port=self.config.http.port,
+                log_level="warning",
+                lifespan="off",
+            )
+        )
+        await server.serve()
+
+    async def _publish_and_wake(self, dispatch: Dispatch) -> None:
+        await self.publish(dispatch)
+        self.wake()
