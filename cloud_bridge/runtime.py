@@ -27,6 +27,7 @@ from cloud_bridge.db.models import OrderState, SalesOrder
 from cloud_bridge.ingest.consumer import ConsumerSettings, IngestConsumer
 from cloud_bridge.routing import StationRouter
 from cloud_bridge.services.allocate import allocate
+from cloud_bridge.services.autopack import autopack_check
 from cloud_bridge.services.release import Dispatch, allocation_message, release
 from cloud_bridge.services.settings import load_settings
 from edge.contract import (
@@ -119,10 +120,11 @@ class Bridge:
         with self.sessions() as session, session.begin():
             settings = load_settings(session)
             allocate(session, settings, now=now)
+            withdrawn = autopack_check(session, settings, now=now)
             released = release(
                 session, settings, self.router, self.config.slot_maps, self.online, now=now
             )
-        return released.dispatches
+        return withdrawn + released.dispatches
 
     async def _cycle_loop(self) -> None:
         while True:

@@ -331,6 +331,9 @@ def _take_stock(
 
 def _aborted(session: Session, order: SalesOrder, station_id: str, event: OrderAborted) -> None:
     if event.reason == "cancelled_by_bridge":
+        # The bridge withdrew it (cancelled, or held at Autopack): what was picked went back.
+        for line in order.lines:
+            line.picked_quantity = 0
         return
     if order.state not in _AT_STATION:
         _warn(event, station_id, f"order is {order.state.value}, not at a station; no change")

@@ -137,6 +137,9 @@ def release(
         if station is None:
             run.waiting.append(order.order_no)
             continue
+        # Each release is a new desired state for a station: a higher version, so a station that
+        # holds an older copy (or the tombstone of a withdrawal) takes it.
+        order.version += 1
         dispatch = allocation_message(session, order, station, moment, slot_maps[station])
         if dispatch is None:
             continue

@@ -35,6 +35,7 @@ from cloud_bridge.db.models import (
 )
 from cloud_bridge.routing import RoutingSettings, StationRouter
 from cloud_bridge.services.allocate import allocate
+from cloud_bridge.services.autopack import autopack_check
 from cloud_bridge.services.orders import OrderChangeError, cancel_order, change_line_quantity
 from cloud_bridge.services.release import release
 from cloud_bridge.services.settings import BridgeSettings
@@ -247,7 +248,7 @@ def test_lowering_a_quantity_releases_allocation_and_tells_the_station_a_new_ver
     assert allocations(session, "SO-1") == [("A", 3, False)]
     assert dispatch is not None
     assert isinstance(dispatch.message, OrderAllocated)
-    assert dispatch.message.version == 2
+    assert dispatch.message.version == 3  # created 1, released 2, changed 3
     assert dispatch.message.lines[0].quantity == 3
 
 
@@ -278,3 +279,33 @@ def test_cancelling_a_released_order_releases_its_stock_and_tells_the_station(
     order(session, "SO-2", "A", [("MUG", 5)])
     allocate(session, SETTINGS, now=NOW)
     assert allocations(session, "SO-2") == [("A", 5, False)]
+
+
+def test_autopack_withdraws_an_order_being_packed_that_now_fails_and_rereleases_it_later(
+    session: Session,
+) -> None:
+    add_debtor(session, "88", credit_line=Decimal("1000"))
+    add_stock(session, "A", "MUG", 2)
+    order(session, "SO-1", "A", [("MUG", 2)], debtor="88")
+    allocate(session, SETTINGS, now=NOW)
+    router = StationRouter(RoutingSettings(stations=list(SLOTS)))
+    first = release(session, SETTINGS, router, SLOTS, {"w1.st01"}, now=NOW).dispatches[0]
+    placed = session.get(SalesOrder, "SO-1")
+    assert placed is not None
+    placed.state = OrderState.PICKING  # the station reported order_scanned
+    session.get(Debtor, "88").open_invoices = Decimal("995")  # type: ignore[union-attr]
+
+    [withdrawal] = autopack_check(session, SETTINGS, now=NOW)
+
+    assert isinstance(withdrawal.message, OrderCancelled)
+    assert withdrawal.station_id == "w1.st01"
+    assert withdrawal.message.reason == "Order (SO-1): Invoice debtor (88): Credit line exceeded."
+    assert withdrawal.message.version > first.message.version
+    assert placed.state is OrderState.HELD_CREDIT
+    assert allocations(session, "SO-1") == [("A", 2, False)]
+    assert session.scalars(select(ErrorReport)).one().step.value == "autopack"
+
+    session.get(Debtor, "88").open_invoices = Decimal(0)  # type: ignore[union-attr]
+    allocate(session, SETTINGS, now=NOW + timedelta(minutes=10))
+    again = release(session, SETTINGS, router, SLOTS, {"w1.st01"}, now=NOW).dispatches
+    assert [d.message.version > withdrawal.message.version for d in again] == [True]

@@ -385,7 +385,7 @@ def test_an_abort_by_the_packer_returns_the_order_allocated_with_its_allocations
     assert allocations(engine, "1") == [("A", 3, "active"), ("B", 2, "active")]
 
 
-def test_an_abort_the_bridge_caused_by_cancelling_changes_nothing_more(
+def test_an_abort_the_bridge_caused_only_puts_the_picked_units_back(
     engine: Engine, station: Station
 ) -> None:
     station.send(OrderScanned, order_version=2)
@@ -399,7 +399,7 @@ def test_an_abort_the_bridge_caused_by_cancelling_changes_nothing_more(
         STATION,
         2,
     )
-    assert lines(engine)["1"] == (2, 0)
+    assert lines(engine)["1"] == (0, 0)
 
 
 def test_label_events_are_recorded_as_applied_and_change_nothing_else(
