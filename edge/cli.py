@@ -28,7 +28,13 @@ def _run_bench(args: argparse.Namespace) -> int:
     from firmware_sim.bench import BenchPlan, run_bench
 
     plan = BenchPlan(
-        rounds=args.rounds, orders=args.orders, kills=args.kills, replay_events=args.replay_events
+        rounds=args.rounds,
+        orders=args.orders,
+        kills=args.kills,
+        replay_events=args.replay_events,
+        bridge_lines=args.bridge_lines,
+        bridge_skus=args.bridge_skus,
+        ingest_events=args.ingest_events,
     )
     return run_bench(plan, as_json=args.json)
 
@@ -112,6 +118,13 @@ def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     bench.add_argument(
         "--replay-events", type=int, default=10_000, help="events queued for the replay figure"
+    )
+    bench.add_argument(
+        "--bridge-lines", type=int, default=100_000, help="order lines in the allocation figure"
+    )
+    bench.add_argument("--bridge-skus", type=int, default=10_000, help="SKUs they spread over")
+    bench.add_argument(
+        "--ingest-events", type=int, default=2_000, help="station events in the ingest figure"
     )
     bench.add_argument(
         "--json", action="store_true", help="end the output with one JSON object on one line"

@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["BenchPlan", "LatencyResult", "StationFigures", "ThroughputResult", "run_bench"]
+__all__ = [
+    "BenchPlan",
+    "BridgeFigures",
+    "LatencyResult",
+    "StationFigures",
+    "ThroughputResult",
+    "run_bench",
+]
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,57 @@ class BenchPlan:
     orders: int = 1000
     kills: int = 500
     replay_events: int = 10_000
+    bridge_lines: int = 100_000
+    bridge_skus: int = 10_000
+    ingest_events: int = 2_000
+
+
+@dataclass(frozen=True)
+class BridgeFigures:
+    """Allocation of `lines` persisted, per database; None where that database is missing."""
+
+    lines: int
+    skus: int
+    sqlite_seconds: float
+    postgresql_seconds: float | None
+    planner_seconds: float
+    """The pure planner alone on the same workload: the baseline."""
+    borrowed_units: int
+
+
+def _measure_bridge(plan: BenchPlan) -> tuple[BridgeFigures, ThroughputResult]:
+    import tempfile
+
+    from cloud_bridge.bench_allocation import measure_allocation
+    from cloud_bridge.ingest.bench import measure_ingest
+    from firmware_sim.postgres import PostgresNotInstalledError, PostgresServer
+
+    with tempfile.TemporaryDirectory(prefix="packline-bench-") as directory:
+        sqlite = measure_allocation(
+            f"sqlite:///{directory}/bridge.db", plan.bridge_lines, plan.bridge_skus
+        )
+    postgresql: float | None
+    try:
+        with PostgresServer() as server:
+            postgresql = measure_allocation(server.url, plan.bridge_lines, plan.bridge_skus).seconds
+    except PostgresNotInstalledError:
+        postgresql = None
+    figures = BridgeFigures(
+        lines=plan.bridge_lines,
+        skus=plan.bridge_skus,
+        sqlite_seconds=sqlite.seconds,
+        postgresql_seconds=postgresql,
+        planner_seconds=sqlite.planner_seconds,
+        borrowed_units=sqlite.borrowed_units,
+    )
+    ingested, raw = measure_ingest(plan.ingest_events)
+    ingest = ThroughputResult(
+        name="bridge ingest: durable events/s, one instance on SQLite (baseline: raw paho)",
+        samples=plan.ingest_events,
+        driver_per_second=ingested,
+        baseline_per_second=raw,
+    )
+    return figures, ingest
 
 
 def _measure(
@@ -194,19 +252,40 @@ def _figures_table(figures: StationFigures) -> Table:
     return table
 
 
+def _bridge_table(figures: BridgeFigures) -> Table:
+    table = Table(title="bridge: allocation by quantity, persisted (one run, one transaction)")
+    table.add_column("database")
+    table.add_column(f"{figures.lines:,} lines / {figures.skus:,} SKUs", justify="right")
+    table.add_column("vs the pure planner", justify="right")
+    for name, seconds in (
+        ("SQLite", figures.sqlite_seconds),
+        ("PostgreSQL", figures.postgresql_seconds),
+    ):
+        if seconds is None:
+            table.add_row(name, "not installed", "")
+        else:
+            table.add_row(name, f"{seconds:.2f} s", f"{seconds / figures.planner_seconds:.1f}x")
+    table.add_row("pure planner (baseline)", f"{figures.planner_seconds:.2f} s", "1.0x")
+    return table
+
+
 def run_bench(plan: BenchPlan, as_json: bool) -> int:
     """Run every benchmark, print tables, and with `as_json` end with one JSON line."""
     if plan.rounds < 10:
         raise SystemExit("packline bench: --rounds must be at least 10")
     latencies, throughputs, figures = _measure(plan)
+    bridge, ingest = _measure_bridge(plan)
+    throughputs.append(ingest)
     console = Console()
     console.print(_table(latencies, throughputs))
     console.print(_figures_table(figures))
+    console.print(_bridge_table(bridge))
     if as_json:
         document = {
             "latency": [asdict(lat) | {"ratio": lat.ratio} for lat in latencies],
             "throughput": [asdict(thr) | {"ratio": thr.ratio} for thr in throughputs],
             "station": asdict(figures),
+            "bridge": asdict(bridge),
         }
         print(json.dumps(document, sort_keys=True))
     return 0

@@ -22,6 +22,12 @@ def test_bench_json_reports_each_measurement_with_a_same_run_baseline() -> None:
             "5",
             "--replay-events",
             "200",
+            "--bridge-lines",
+            "500",
+            "--bridge-skus",
+            "50",
+            "--ingest-events",
+            "50",
             "--json",
         ],
         capture_output=True,
@@ -40,6 +46,9 @@ def test_bench_json_reports_each_measurement_with_a_same_run_baseline() -> None:
     assert any(name.startswith("uplink") for name in names)
     assert document["station"]["crash_kills"] == 5
     assert document["station"]["memory_orders"] == 5
+    assert document["bridge"]["lines"] == 500
+    assert document["bridge"]["sqlite_seconds"] > 0
+    assert any(name.startswith("bridge ingest") for name in names)
     for item in document["latency"]:
         assert item["baseline_median_us"] > 0
         assert item["ratio"] > 0
