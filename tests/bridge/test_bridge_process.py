@@ -1,0 +1,88 @@
+"""`packline bridge run` as a real process: it migrates, serves the API with a token, stops."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from firmware_sim.broker import MosquittoBroker
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_bridge_process_serves_its_api_only_with_the_token(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("a-long-enough-test-token\n")
+    token.chmod(0o600)
+    port = _free_port()
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        "[bridge]\n"
+        'database_url = "sqlite:///bridge.db"\n'
+        "[broker]\n"
+        f'url = "{mosquitto.url}"\n'
+        "[http]\n"
+        f"port = {port}\n"
+        'token_file = "token"\n'
+        "[routing]\n"
+        'stations = ["w1.st01"]\n'
+        '[stations."w1.st01"]\n'
+        'slots = { MUG = "A1" }\n',
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                refused = httpx.get(f"{base}/orders", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "the bridge never served its API"
+                time.sleep(0.2)
+        allowed = httpx.get(
+            f"{base}/orders", headers={"Authorization": "Bearer a-long-enough-test-token"}
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+
+    assert refused.status_code == 401
+    assert allowed.status_code == 200
+    assert process.returncode == 0, err
+    assert (tmp_path / "bridge.db").exists()
+
+
+def test_a_bad_bridge_toml_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('[bridge]\ndatabase_url = "sqlite:///b.db"\nspeed = 3\n', encoding="utf-8")
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 2
+    assert "bridge.speed: unknown key" in completed.stderr
