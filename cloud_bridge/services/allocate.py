@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from cloud_bridge.allocation import AccountRules, LineDemand, plan
@@ -64,10 +64,15 @@ class AllocationRun:
     reasons: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-def active_by_line(session: Session, order_nos: Iterable[str]) -> dict[tuple[str, str], int]:
-    """Active allocated units per (order, line)."""
-    wanted = list(order_nos)
-    if not wanted:
+def active_by_line(
+    session: Session, order_nos: Iterable[str] | Select[Any]
+) -> dict[tuple[str, str], int]:
+    """Active allocated units per (order, line), for a list of orders or a subquery of them.
+
+    A subquery keeps a batch of tens of thousands of orders out of the statement's parameters.
+    """
+    wanted = order_nos if isinstance(order_nos, Select) else list(order_nos)
+    if not isinstance(wanted, Select) and not wanted:
         return {}
     rows = session.execute(
         select(Allocation.order_no, Allocation.line_id, func.sum(Allocation.quantity))
@@ -104,12 +109,19 @@ class _OrderView:
     lines: list[_LineView] = field(default_factory=list)
 
 
-def _candidates(session: Session, now: datetime, order_nos: set[str] | None) -> list[_OrderView]:
+def _eligible(now: datetime) -> ColumnElement[bool]:
     due_held = select(AutoQueueEntry.order_no).where(AutoQueueEntry.next_retry_at <= now)
-    eligible = or_(
-        SalesOrder.state.in_(_CANDIDATE_STATES),
-        SalesOrder.state.in_(_HELD_STATES) & SalesOrder.order_no.in_(due_held),
+    return and_(
+        or_(
+            SalesOrder.state.in_(_CANDIDATE_STATES),
+            SalesOrder.state.in_(_HELD_STATES) & SalesOrder.order_no.in_(due_held),
+        ),
+        SalesOrder.station_id.is_(None),
     )
+
+
+def _candidates(session: Session, now: datetime, order_nos: set[str] | None) -> list[_OrderView]:
+    eligible = _eligible(now)
     query = select(
         SalesOrder.order_no,
         SalesOrder.account_id,
@@ -120,7 +132,7 @@ def _candidates(session: Session, now: datetime, order_nos: set[str] | None) -> 
         SalesOrder.service_level,
         SalesOrder.created_at,
         SalesOrder.state,
-    ).where(eligible, SalesOrder.station_id.is_(None))
+    ).where(eligible)
     if order_nos is not None:
         query = query.where(SalesOrder.order_no.in_(order_nos))
     # Core execution on the session's connection: plain rows, no ORM loading machinery.
@@ -142,7 +154,7 @@ def _candidates(session: Session, now: datetime, order_nos: set[str] | None) -> 
             OrderLine.policy,
         )
         .join(SalesOrder, SalesOrder.order_no == OrderLine.order_no)
-        .where(eligible, SalesOrder.station_id.is_(None))
+        .where(eligible)
     )
     if order_nos is not None:
         lines = lines.where(OrderLine.order_no.in_(order_nos))
@@ -214,10 +226,18 @@ def allocate(
     """Allocate stock to every eligible open order (in the caller's transaction)."""
     moment = now or datetime.now(UTC)
     run = AllocationRun()
-    orders = _candidates(session, moment, set(order_nos) if order_nos is not None else None)
+    wanted = set(order_nos) if order_nos is not None else None
+    orders = _candidates(session, moment, wanted)
+    # The batch as a subquery (a superset of the orders that pass the gate, which is harmless
+    # for lookups by order), so no statement carries tens of thousands of parameters.
+    batch = select(SalesOrder.order_no).where(
+        SalesOrder.state.in_(_CANDIDATE_STATES + _HELD_STATES), SalesOrder.station_id.is_(None)
+    )
+    if wanted is not None:
+        batch = batch.where(SalesOrder.order_no.in_(wanted))
     passing: list[_OrderView] = []
     new_states: dict[str, OrderState] = {}
-    gate = GateBatch(session, orders, settings, moment)
+    gate = GateBatch(session, orders, settings, moment, batch=batch)
     for order in orders:
         run.orders_checked += 1
         outcome = gate.check(order, step)
@@ -237,7 +257,7 @@ def allocate(
     # Lock first, read after: what another allocator committed while we waited is then seen, so
     # neither stock nor an order's outstanding quantity can be counted twice.
     available = _available(session, sources, skus)
-    active = active_by_line(session, (order.order_no for order in passing))
+    active = active_by_line(session, batch)
     packs = dict(
         session.execute(select(Product.sku, Product.pack_size).where(Product.sku.in_(skus))).all()
     )
@@ -288,7 +308,7 @@ def allocate(
         run.borrowed_units = sum(g.quantity for g in result.grants if g.borrowed)
         run.unfilled = dict(result.unfilled)
         run.reasons = dict(result.reasons)
-    after = active_by_line(session, (order.order_no for order in passing))
+    after = active_by_line(session, batch)
     for order in passing:
         state = _allocation_state(order.order_no, order.state, order.lines, after)
         if state is not None and state is not order.state:
@@ -307,7 +327,7 @@ def _write_states(session: Session, states: dict[str, OrderState]) -> None:
             chunk = order_nos[start : start + 5000]
             session.execute(
                 update(SalesOrder).where(SalesOrder.order_no.in_(chunk)).values(state=state),
-                execution_options={"synchronize_session": "fetch"},
+                execution_options={"synchronize_session": "evaluate"},
             )
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.credit import AutoQueueEntry as QueueEntryValue
@@ -134,7 +134,10 @@ class GateBatch:
         orders: Sequence[GateOrder],
         settings: BridgeSettings,
         now: datetime,
+        *,
+        batch: Select[Any] | None = None,
     ) -> None:
+        """`batch`, when given, selects (a superset of) the orders' numbers for the lookups."""
         self._session = session
         self._settings = settings
         self._now = now
@@ -157,7 +160,8 @@ class GateBatch:
         self._own: dict[str, Decimal] = {}
         self._open_reports: dict[str, set[str]] = {}
         self._queued: dict[str, AutoQueueEntry] = {}
-        for chunk in _chunks(order_nos):
+        selections: list[Any] = [batch] if batch is not None else list(_chunks(order_nos))
+        for chunk in selections:
             rows = session.execute(
                 select(OrderLine.order_no, func.sum(_unshipped_value()))
                 .where(OrderLine.order_no.in_(chunk))
