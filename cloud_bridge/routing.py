@@ -29,12 +29,25 @@ class RoutingSettings(StrictConfig):
     """Account id -> the stations that pack its orders (mode ``by_account``)."""
     by_zone: dict[str, list[str]] = Field(default_factory=dict)
     """Zone -> the stations in it (mode ``by_zone``); an order's zone comes from its lines."""
+    sku_zones: dict[str, str] = Field(default_factory=dict)
+    """SKU -> zone (cold, bulky, fragile...). An order's zone is that of its lines' SKUs; an
+    order whose SKUs span zones, or have none, goes to the stations of no zone in particular."""
+
+    def zone_of(self, skus: Iterable[str]) -> str | None:
+        """The one zone every SKU of an order is in, or None."""
+        zones = {self.sku_zones.get(sku) for sku in skus}
+        if len(zones) == 1:
+            (zone,) = zones
+            return zone
+        return None
 
     @model_validator(mode="after")
     def _stations_known(self) -> RoutingSettings:
         for station in self.stations:
             StationId.from_client_id(station)
         known = set(self.stations)
+        for zone in set(self.sku_zones.values()) - set(self.by_zone):
+            raise ValueError(f"sku_zones names zone {zone!r}, which has no stations in by_zone")
         for table in (self.by_account, self.by_zone):
             for key, stations in table.items():
                 unknown = sorted(set(stations) - known)
@@ -49,7 +62,7 @@ class StationRouter:
     """Chooses stations; keeps the round-robin position between calls."""
 
     def __init__(self, settings: RoutingSettings) -> None:
-        self._settings = settings
+        self.settings = settings
         self._next = 0
 
     def choose(self, *, account_id: str, zone: str | None, online: Iterable[str]) -> str | None:
@@ -64,7 +77,7 @@ class StationRouter:
         return choice
 
     def _candidates(self, account_id: str, zone: str | None) -> list[str]:
-        settings = self._settings
+        settings = self.settings
         table: Mapping[str, list[str]] = {}
         key: str | None = None
         if settings.mode == "by_account":

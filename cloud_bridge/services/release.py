@@ -133,7 +133,8 @@ def release(
         active = active_by_line(session, [order.order_no])
         skus = {line.sku for line in order.lines if active.get((order.order_no, line.line_id))}
         eligible = [station for station in up if skus <= set(slot_maps.get(station, {}))]
-        station = router.choose(account_id=order.account_id, zone=None, online=eligible)
+        zone = router.settings.zone_of(skus)
+        station = router.choose(account_id=order.account_id, zone=zone, online=eligible)
         if station is None:
             run.waiting.append(order.order_no)
             continue

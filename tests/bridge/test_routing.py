@@ -46,3 +46,20 @@ def test_by_zone_routes_by_the_orders_zone() -> None:
 def test_a_route_to_an_unknown_station_is_refused_naming_it() -> None:
     with pytest.raises(ValidationError, match=r"w1\.st09"):
         RoutingSettings(mode="by_zone", stations=STATIONS, by_zone={"cold": ["w1.st09"]})
+
+
+def test_an_orders_zone_is_the_one_zone_of_all_its_skus() -> None:
+    settings = RoutingSettings(
+        mode="by_zone",
+        stations=STATIONS,
+        by_zone={"cold": ["w1.st03"]},
+        sku_zones={"MILK": "cold", "CREAM": "cold"},
+    )
+
+    assert settings.zone_of({"MILK", "CREAM"}) == "cold"
+    assert settings.zone_of({"MILK", "MUG"}) is None
+
+
+def test_a_sku_zone_without_stations_is_refused() -> None:
+    with pytest.raises(ValidationError, match="zone 'frozen'"):
+        RoutingSettings(mode="by_zone", stations=STATIONS, sku_zones={"ICE": "frozen"})
