@@ -19,7 +19,7 @@ from typing import Any
 
 import aiomqtt
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from cloud_bridge.config import BridgeConfig
 from cloud_bridge.db import make_engine, session_factory, upgrade
@@ -28,6 +28,7 @@ from cloud_bridge.ingest.consumer import ConsumerSettings, IngestConsumer
 from cloud_bridge.routing import StationRouter
 from cloud_bridge.services.allocate import allocate
 from cloud_bridge.services.autopack import autopack_check
+from cloud_bridge.services.orders import load_order
 from cloud_bridge.services.release import Dispatch, allocation_message, release
 from cloud_bridge.services.settings import load_settings
 from edge.contract import (
@@ -119,12 +120,27 @@ class Bridge:
         now = datetime.now(UTC)
         with self.sessions() as session, session.begin():
             settings = load_settings(session)
-            allocate(session, settings, now=now)
+            run = allocate(session, settings, now=now)
+            grown = self._grown(session, run.grown, now)
             withdrawn = autopack_check(session, settings, now=now)
             released = release(
                 session, settings, self.router, self.config.slot_maps, self.online, now=now
             )
-        return withdrawn + released.dispatches
+        return grown + withdrawn + released.dispatches
+
+    def _grown(self, session: Session, order_nos: list[str], now: datetime) -> list[Dispatch]:
+        """Orders at a station that got more stock: their new version, to send again."""
+        dispatches = []
+        for order_no in order_nos:
+            order = load_order(session, order_no)
+            if order.station_id is None:
+                continue
+            order.version += 1
+            slots = self.config.slot_maps.get(order.station_id, {})
+            dispatch = allocation_message(session, order, order.station_id, now, slots)
+            if dispatch is not None:
+                dispatches.append(dispatch)
+        return dispatches
 
     async def _cycle_loop(self) -> None:
         while True:

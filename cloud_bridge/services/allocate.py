@@ -62,6 +62,8 @@ class AllocationRun:
     borrowed_units: int = 0
     unfilled: dict[tuple[str, str], int] = field(default_factory=dict)
     reasons: dict[tuple[str, str], str] = field(default_factory=dict)
+    grown: list[str] = field(default_factory=list)
+    """Orders at a station that received more stock: send them again with a higher version."""
 
 
 def active_by_line(
@@ -106,18 +108,23 @@ class _OrderView:
     service_level: int
     created_at: datetime
     state: OrderState
+    station_id: str | None
     lines: list[_LineView] = field(default_factory=list)
 
 
 def _eligible(now: datetime) -> ColumnElement[bool]:
     due_held = select(AutoQueueEntry.order_no).where(AutoQueueEntry.next_retry_at <= now)
-    return and_(
+    waiting = and_(
         or_(
             SalesOrder.state.in_(_CANDIDATE_STATES),
             SalesOrder.state.in_(_HELD_STATES) & SalesOrder.order_no.in_(due_held),
         ),
         SalesOrder.station_id.is_(None),
     )
+    # An order already released whose quantity was raised: its balance is allocated too, and the
+    # station gets the order again with a higher version (not yet being packed: see autopack).
+    released = and_(SalesOrder.state == OrderState.RELEASED, SalesOrder.station_id.is_not(None))
+    return or_(waiting, released)
 
 
 def _candidates(session: Session, now: datetime, order_nos: set[str] | None) -> list[_OrderView]:
@@ -132,6 +139,7 @@ def _candidates(session: Session, now: datetime, order_nos: set[str] | None) -> 
         SalesOrder.service_level,
         SalesOrder.created_at,
         SalesOrder.state,
+        SalesOrder.station_id,
     ).where(eligible)
     if order_nos is not None:
         query = query.where(SalesOrder.order_no.in_(order_nos))
@@ -215,6 +223,31 @@ def _available(session: Session, accounts: set[str], skus: set[str]) -> dict[tup
     return {key: max(0, value) for key, value in available.items()}
 
 
+def _gate_all(
+    gate: GateBatch, orders: list[_OrderView], step: Step, run: AllocationRun
+) -> tuple[list[_OrderView], dict[str, OrderState]]:
+    """The orders that pass, and the states the others take (held, or new again)."""
+    passing: list[_OrderView] = []
+    new_states: dict[str, OrderState] = {}
+    for order in orders:
+        run.orders_checked += 1
+        outcome = gate.check(order, step)
+        if order.station_id is not None:
+            # At a station: a failing check only stops the extra allocation here; the order
+            # itself is stopped at Autopack, before its label.
+            if outcome.passed:
+                passing.append(order)
+            continue
+        if outcome.new_state is not None:
+            new_states[order.order_no] = outcome.new_state
+            order.state = outcome.new_state
+        if outcome.passed:
+            passing.append(order)
+        else:
+            run.held.append(outcome)
+    return passing, new_states
+
+
 def allocate(
     session: Session,
     settings: BridgeSettings,
@@ -231,23 +264,12 @@ def allocate(
     # The batch as a subquery (a superset of the orders that pass the gate, which is harmless
     # for lookups by order), so no statement carries tens of thousands of parameters.
     batch = select(SalesOrder.order_no).where(
-        SalesOrder.state.in_(_CANDIDATE_STATES + _HELD_STATES), SalesOrder.station_id.is_(None)
+        SalesOrder.state.in_((*_CANDIDATE_STATES, *_HELD_STATES, OrderState.RELEASED))
     )
     if wanted is not None:
         batch = batch.where(SalesOrder.order_no.in_(wanted))
-    passing: list[_OrderView] = []
-    new_states: dict[str, OrderState] = {}
     gate = GateBatch(session, orders, settings, moment, batch=batch)
-    for order in orders:
-        run.orders_checked += 1
-        outcome = gate.check(order, step)
-        if outcome.new_state is not None:
-            new_states[order.order_no] = outcome.new_state
-            order.state = outcome.new_state
-        if outcome.passed:
-            passing.append(order)
-        else:
-            run.held.append(outcome)
+    passing, new_states = _gate_all(gate, orders, step, run)
     if not passing:
         _write_states(session, new_states)
         return run
@@ -309,7 +331,14 @@ def allocate(
         run.unfilled = dict(result.unfilled)
         run.reasons = dict(result.reasons)
     after = active_by_line(session, batch)
+    granted: set[str] = set()
+    if demands:
+        granted = {grant.order_id for grant in result.grants}
     for order in passing:
+        if order.station_id is not None:
+            if order.order_no in granted:
+                run.grown.append(order.order_no)
+            continue
         state = _allocation_state(order.order_no, order.state, order.lines, after)
         if state is not None and state is not order.state:
             new_states[order.order_no] = state

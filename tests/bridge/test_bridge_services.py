@@ -309,3 +309,20 @@ def test_autopack_withdraws_an_order_being_packed_that_now_fails_and_rereleases_
     allocate(session, SETTINGS, now=NOW + timedelta(minutes=10))
     again = release(session, SETTINGS, router, SLOTS, {"w1.st01"}, now=NOW).dispatches
     assert [d.message.version > withdrawal.message.version for d in again] == [True]
+
+
+def test_raising_a_quantity_at_a_station_allocates_the_balance_for_a_new_version(
+    session: Session,
+) -> None:
+    add_stock(session, "A", "MUG", 10)
+    order(session, "SO-1", "A", [("MUG", 2)])
+    allocate(session, SETTINGS, now=NOW)
+    router = StationRouter(RoutingSettings(stations=list(SLOTS)))
+    release(session, SETTINGS, router, SLOTS, {"w1.st01"}, now=NOW)
+    change_line_quantity(session, "SO-1", "1", 5, slot_maps=SLOTS, now=NOW)
+
+    run = allocate(session, SETTINGS, now=NOW)
+
+    assert run.grown == ["SO-1"]
+    assert sum(quantity for _, quantity, _ in allocations(session, "SO-1")) == 5
+    assert session.get(SalesOrder, "SO-1").state is OrderState.RELEASED  # type: ignore[union-attr]
