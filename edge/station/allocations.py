@@ -14,7 +14,6 @@ capped, so no write rewrites a long history.
 from __future__ import annotations
 
 import json
-import logging
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ from tinydb.table import Table
 from edge.contract import OrderAllocated, OrderCancelled
 
 __all__ = ["AllocationCache", "CacheChange", "Outcome"]
-
-log = logging.getLogger("packline.station.allocations")
 
 Outcome = Literal["completed", "aborted", "cancelled"]
 _OPEN_TABLE = "allocations.open"
