@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Self
 
 from firmware_sim.errors import SimError
+from firmware_sim.ports import launch_on_free_port
 
 __all__ = [
     "DEFAULT_MOSQUITTO",
@@ -33,7 +34,6 @@ __all__ = [
 
 DEFAULT_MOSQUITTO = Path("/usr/sbin/mosquitto")
 _HOST = "127.0.0.1"
-_PORT_ATTEMPTS = 5
 
 
 class BrokerError(SimError, RuntimeError):
@@ -67,13 +67,6 @@ def find_mosquitto(default: Path = DEFAULT_MOSQUITTO) -> Path:
     if found is None:
         raise _not_installed(f"at {default} or on PATH")
     return Path(found)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((_HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class MosquittoBroker:
@@ -165,15 +158,7 @@ class MosquittoBroker:
         if self._port is not None:
             self._launch(self._port)
             return
-        for attempt in range(_PORT_ATTEMPTS):
-            try:
-                self._launch(_free_port())
-            except BrokerStartError:
-                # Another process may have taken the port between probing and binding.
-                if attempt == _PORT_ATTEMPTS - 1:
-                    raise
-            else:
-                return
+        launch_on_free_port(self._launch, BrokerStartError)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop cleanly (SIGTERM): Mosquitto writes its persistence file on the way out."""

@@ -18,7 +18,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -26,6 +25,7 @@ from types import TracebackType
 from typing import Self
 
 from firmware_sim.errors import SimError
+from firmware_sim.ports import launch_on_free_port
 
 __all__ = [
     "DEFAULT_POSTGRES_ROOT",
@@ -42,7 +42,6 @@ __all__ = [
 DEFAULT_POSTGRES_ROOT = Path("/usr/lib/postgresql")
 REQUIRED_PROGRAMS = ("initdb", "pg_ctl", "postgres", "createdb")
 _HOST = "127.0.0.1"
-_PORT_ATTEMPTS = 5
 _ROOT_FALLBACK_USER = "postgres"
 # Small enough for many clusters on one CI machine, large enough for the bridge's pools.
 _SERVER_SETTINGS = {
@@ -123,13 +122,6 @@ def find_postgres_bin(root: Path = DEFAULT_POSTGRES_ROOT) -> Path:
         if not _missing_programs(bin_dir):
             return bin_dir
     raise _not_installed(f"under {root}/<major>/bin or on PATH")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((_HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _default_run_as() -> str | None:
@@ -258,15 +250,7 @@ class PostgresServer:
         if self._port is not None:
             self._launch(self._port)
             return
-        for attempt in range(_PORT_ATTEMPTS):
-            try:
-                self._launch(_free_port())
-            except PostgresStartError:
-                # Another process may have taken the port between probing and binding.
-                if attempt == _PORT_ATTEMPTS - 1:
-                    raise
-            else:
-                return
+        launch_on_free_port(self._launch, PostgresStartError)
 
     def stop(self) -> None:
         """Stop cleanly: sessions are ended and a checkpoint is written on the way out."""

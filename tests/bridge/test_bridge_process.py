@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,12 +11,7 @@ from pathlib import Path
 import httpx
 
 from firmware_sim.broker import MosquittoBroker
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from firmware_sim.ports import free_port
 
 
 def test_the_bridge_process_serves_its_api_only_with_the_token(
@@ -26,7 +20,7 @@ def test_the_bridge_process_serves_its_api_only_with_the_token(
     token = tmp_path / "token"
     token.write_text("a-long-enough-test-token\n")
     token.chmod(0o600)
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "bridge.toml"
     config.write_text(
         "[bridge]\n"

@@ -19,17 +19,10 @@ from station_harness import MUG, TEA, allocation, bridge_stand_in, wait_for
 from edge.contract import StationId
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.control import RigControlClient
+from firmware_sim.ports import free_port
 from firmware_sim.sim_station import SLOT_PINS, sim_station_document
 
 STARTUP_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _write_toml(document: dict[str, object], path: Path) -> None:
@@ -121,7 +114,7 @@ async def test_a_station_killed_mid_order_resumes_exactly_and_loses_nothing(
     document = sim_station_document(
         station_id,
         broker_url=mosquitto.url,
-        printer_port=_free_port(),
+        printer_port=free_port(),
         state_dir=state_dir,
     )
     _write_toml(document, config)
