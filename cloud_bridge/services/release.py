@@ -20,7 +20,7 @@ from cloud_bridge.credit import Step
 from cloud_bridge.db.models import OrderState, Product, SalesOrder
 from cloud_bridge.routing import StationRouter
 from cloud_bridge.services.allocate import active_by_line
-from cloud_bridge.services.gate import GateOutcome, run_gate
+from cloud_bridge.services.gate import GateBatch, GateOutcome
 from cloud_bridge.services.settings import BridgeSettings
 from edge.contract import (
     Delivery,
@@ -125,12 +125,16 @@ def release(
         # order goes to one station only (PostgreSQL; SQLite's write lock serialises anyway).
         .with_for_update(of=SalesOrder, skip_locked=True)
     )
-    for order in list(orders):
-        outcome = run_gate(session, order, Step.SEND_TO_SCANNER, settings, moment)
+    claimed = list(orders)
+    gate = GateBatch(session, claimed, settings, moment)
+    active = active_by_line(session, [order.order_no for order in claimed])
+    for order in claimed:
+        outcome = gate.check(order, Step.SEND_TO_SCANNER)
+        if outcome.new_state is not None:
+            order.state = outcome.new_state
         if not outcome.passed:
             run.held.append(outcome)
             continue
-        active = active_by_line(session, [order.order_no])
         skus = {line.sku for line in order.lines if active.get((order.order_no, line.line_id))}
         eligible = [station for station in up if skus <= set(slot_maps.get(station, {}))]
         zone = router.settings.zone_of(skus)
