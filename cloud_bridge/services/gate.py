@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from cloud_bridge.credit import AutoQueueEntry as QueueEntryValue
@@ -40,6 +40,7 @@ from cloud_bridge.db.models import (
     ReleaseStep,
     SalesOrder,
 )
+from cloud_bridge.db.types import Money
 from cloud_bridge.services.settings import BridgeSettings
 
 __all__ = ["OPEN_STATES", "GateOutcome", "order_total", "run_gate"]
@@ -107,12 +108,14 @@ def order_total(lines: Iterable[GateLine]) -> Decimal:
     )
 
 
+def _line_value(units: Any) -> Any:
+    """Units x price x (1 + tax) in SQL, typed as money so SQLite's scaled integers read back
+    right (without the type the product comes back in ten-thousandths)."""
+    return type_coerce(units * OrderLine.unit_price * (1 + OrderLine.tax_rate), Money)
+
+
 def _unshipped_value() -> Any:
-    return (
-        (OrderLine.quantity - OrderLine.shipped_quantity)
-        * OrderLine.unit_price
-        * (1 + OrderLine.tax_rate)
-    )
+    return _line_value(OrderLine.quantity - OrderLine.shipped_quantity)
 
 
 def _chunks(values: list[str], size: int = 5000) -> Iterator[list[str]]:

@@ -326,3 +326,19 @@ def test_raising_a_quantity_at_a_station_allocates_the_balance_for_a_new_version
     assert run.grown == ["SO-1"]
     assert sum(quantity for _, quantity, _ in allocations(session, "SO-1")) == 5
     assert session.get(SalesOrder, "SO-1").state is OrderState.RELEASED  # type: ignore[union-attr]
+
+
+def test_the_debtors_other_open_orders_count_at_their_real_value(session: Session) -> None:
+    add_debtor(session, "42", credit_line=Decimal("100"))
+    add_stock(session, "A", "MUG", 50)
+    order(session, "SO-A", "A", [("MUG", 6)], debtor="42")  # 60.00 open
+    allocate(session, SETTINGS, now=NOW)
+    order(session, "SO-B", "A", [("MUG", 4)], debtor="42")  # 60 + 40 = 100: at the limit
+
+    at_limit = allocate(session, SETTINGS, now=NOW)
+    order(session, "SO-C", "A", [("MUG", 1)], debtor="42", price=Decimal("0.01"))
+    over = allocate(session, SETTINGS, now=NOW)
+
+    assert at_limit.held == []
+    assert allocations(session, "SO-B") == [("A", 4, False)]
+    assert [outcome.order_no for outcome in over.held] == ["SO-C"]  # 100.01 is over 100
