@@ -82,8 +82,6 @@ class GateOrder(Protocol):
     def amount_paid(self) -> Decimal: ...
     @property
     def state(self) -> OrderState: ...
-    @property
-    def lines(self) -> Sequence[GateLine]: ...
 
 
 @dataclass(frozen=True)
@@ -161,16 +159,24 @@ class GateBatch:
             )
             self._open_by_debtor.update({debtor: Decimal(str(total)) for debtor, total in rows})
         self._own: dict[str, Decimal] = {}
+        self._totals: dict[str, Decimal] = {}
+        """Each order's total amount (whole quantities, with tax), summed in SQL."""
         self._open_reports: dict[str, set[str]] = {}
         self._queued: dict[str, AutoQueueEntry] = {}
         selections: list[Any] = [batch] if batch is not None else list(_chunks(order_nos))
         for chunk in selections:
             rows = session.execute(
-                select(OrderLine.order_no, func.sum(_unshipped_value()))
+                select(
+                    OrderLine.order_no,
+                    func.sum(_unshipped_value()),
+                    func.sum(_line_value(OrderLine.quantity)),
+                )
                 .where(OrderLine.order_no.in_(chunk))
                 .group_by(OrderLine.order_no)
             )
-            self._own.update({order_no: Decimal(str(total)) for order_no, total in rows})
+            for order_no, unshipped, total in rows:
+                self._own[order_no] = Decimal(str(unshipped))
+                self._totals[order_no] = Decimal(str(total))
             for order_no, message in session.execute(
                 select(ErrorReport.order_no, ErrorReport.message).where(
                     ErrorReport.order_no.in_(chunk), ErrorReport.resolved_at.is_(None)
@@ -184,7 +190,7 @@ class GateBatch:
 
     def check(self, order: GateOrder, step: Step) -> GateOutcome:
         """Check one order of the batch and record the result (in the caller's transaction)."""
-        total = order_total(order.lines)
+        total = self._totals.get(order.order_no, Decimal(0))
         check = OrderForCheck(
             order_no=order.order_no,
             order_type="prepayment" if order.order_type is OrderType.PREPAYMENT else "normal",
