@@ -24,6 +24,21 @@ def _run_sim_printer(args: argparse.Namespace) -> int:
     return run_printer(host=args.host, port=args.port, faults=args.fault)
 
 
+def _run_sim_sage(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from firmware_sim.sage import SageSandboxServer
+
+    async def serve() -> None:
+        server = SageSandboxServer(host=args.host, port=args.port)
+        await server.start()
+        print(f"Sage sandbox on {server.api_url} (businesses: test, live)", flush=True)
+        await server.serve_forever()
+
+    asyncio.run(serve())
+    return 0
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     from firmware_sim.bench import BenchPlan, run_bench
 
@@ -103,6 +118,12 @@ def _add_sim(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="start with this fault set (repeatable)",
     )
     printer.set_defaults(handler=_run_sim_printer)
+    sage = sim_sub.add_parser(
+        "sage", help="a Sage Accounting v3.1 sandbox (OAuth, X-Business, invoices, stock)"
+    )
+    sage.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sage.add_argument("--port", type=int, default=8090, help="TCP port (default 8090)")
+    sage.set_defaults(handler=_run_sim_sage)
 
 
 def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
