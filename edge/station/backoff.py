@@ -13,7 +13,13 @@ import random
 
 from edge.errors import ConfigError
 
-__all__ = ["Backoff"]
+__all__ = ["Backoff", "full_jitter"]
+
+
+def full_jitter(initial: float, maximum: float, failures: int, rng: random.Random) -> float:
+    """A delay uniform in ``[0, min(maximum, initial * 2**failures)]``."""
+    # Past ~64 doublings the float would overflow long after the cap has taken over.
+    return rng.uniform(0.0, min(maximum, initial * 2.0 ** min(max(failures, 0), 64)))
 
 
 class Backoff:
@@ -49,7 +55,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt; each call counts one more failure."""
-        delay = self._rng.uniform(0.0, self.ceiling)
+        delay = full_jitter(self._initial, self._maximum, self._failures, self._rng)
         self._failures += 1
         return delay
 
