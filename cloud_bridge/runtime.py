@@ -25,6 +25,7 @@ from cloud_bridge.config import BridgeConfig
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.db.models import OrderState, SalesOrder
 from cloud_bridge.ingest.consumer import ConsumerSettings, IngestConsumer
+from cloud_bridge.ingest.sequencer import IngestResult
 from cloud_bridge.routing import StationRouter
 from cloud_bridge.services.allocate import allocate
 from cloud_bridge.services.autopack import autopack_check
@@ -33,8 +34,11 @@ from cloud_bridge.services.release import Dispatch, allocation_message, release
 from cloud_bridge.services.settings import load_settings
 from edge.contract import (
     ContractError,
+    OrderAborted,
+    OrderCompleted,
     StationBirth,
     StationDeath,
+    StationEvent,
     StationId,
     TopicKind,
     decode,
@@ -66,6 +70,12 @@ class Bridge:
         self._wake = asyncio.Event()
         self.ingest: IngestConsumer | None = None
 
+    def _after_event(self, event: StationEvent, _result: IngestResult) -> None:
+        """Only completions and aborts change what can be allocated or released; picks do not,
+        so a busy floor does not turn the event stream into back-to-back allocation runs."""
+        if isinstance(event, OrderCompleted | OrderAborted):
+            self.wake()
+
     @property
     def online(self) -> set[str]:
         return {station for station, state in self.presence.items() if state.online}
@@ -87,7 +97,7 @@ class Bridge:
                 reconnect_initial_s=broker.backoff_initial_s,
                 reconnect_max_s=broker.backoff_max_s,
             ),
-            on_applied=lambda _result: self.wake(),
+            on_applied=self._after_event,
         )
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.ingest.run(), name="ingest")

@@ -7,25 +7,21 @@ until ``next_retry_at`` comes round.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cloud_bridge.credit.gate import Step
 from cloud_bridge.db.base import Base
 from cloud_bridge.db.types import UtcDateTime, string_enum, utc_now
 
 __all__ = ["AutoQueueEntry", "ErrorReport", "ReleaseStep"]
 
 
-class ReleaseStep(enum.StrEnum):
-    """The steps at which an order is checked before it may be picked."""
-
-    ADVICE = "advice"
-    SEND_TO_SCANNER = "send_to_scanner"
-    REPLENISHMENT = "replenishment"
-    AUTOPACK = "autopack"
+ReleaseStep = Step
+"""The steps at which an order is checked before it may be picked: the credit gate's own enum,
+so the stored step and the gate's step are one type."""
 
 
 class ErrorReport(Base):

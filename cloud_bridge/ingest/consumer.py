@@ -129,7 +129,7 @@ class IngestConsumer:
         sessions: sessionmaker[Session],
         settings: ConsumerSettings,
         *,
-        on_applied: Callable[[IngestResult], None] | None = None,
+        on_applied: Callable[[StationEvent, IngestResult], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
@@ -240,7 +240,7 @@ class IngestConsumer:
             return
         self._count(result)
         if result.applied and self._on_applied is not None:
-            self._on_applied(result)
+            self._on_applied(event, result)
         if result.should_ack:
             self._acks.request(station_id, result.highest_seq)
 

@@ -37,7 +37,6 @@ from cloud_bridge.db.models import (
     OrderLine,
     OrderState,
     OrderType,
-    ReleaseStep,
     SalesOrder,
 )
 from cloud_bridge.db.types import Money
@@ -259,13 +258,12 @@ def _record_failures(  # noqa: PLR0917 - one private call site
     open_messages: set[str],
     existing: AutoQueueEntry | None,
 ) -> OrderState:
-    release_step = ReleaseStep(step.value)
     for failure in failures:
         if failure.message not in open_messages:
             session.add(
                 ErrorReport(
                     order_no=order.order_no,
-                    step=release_step,
+                    step=step,
                     message=failure.message,
                     created_at=now,
                 )
@@ -273,7 +271,7 @@ def _record_failures(  # noqa: PLR0917 - one private call site
     previous = (
         QueueEntryValue(
             order_no=existing.order_no,
-            step=Step(existing.step.value),
+            step=existing.step,
             message=existing.message,
             failed_at=existing.failed_at,
             next_retry_at=existing.next_retry_at,
@@ -287,7 +285,7 @@ def _record_failures(  # noqa: PLR0917 - one private call site
         session.add(
             AutoQueueEntry(
                 order_no=entry.order_no,
-                step=release_step,
+                step=step,
                 message=entry.message,
                 failed_at=entry.failed_at,
                 next_retry_at=entry.next_retry_at,
@@ -295,7 +293,7 @@ def _record_failures(  # noqa: PLR0917 - one private call site
             )
         )
     else:
-        existing.step = release_step
+        existing.step = step
         existing.message = entry.message
         existing.failed_at = entry.failed_at
         existing.next_retry_at = entry.next_retry_at

@@ -144,7 +144,6 @@ class Station:
         self._status_dirty = asyncio.Event()
         self.printer_state: tuple[str, str | None] = ("unknown", None)
         self.storage_alert: str | None = None
-        self.changed = asyncio.Condition()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -532,8 +531,6 @@ class Station:
             if wait > 0:
                 await asyncio.sleep(wait)
             last_sent = time.monotonic()
-            async with self.changed:
-                self.changed.notify_all()
             if self._uplink is not None:
                 await self._uplink.publish_status(self.status())
 
