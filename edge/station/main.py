@@ -94,6 +94,9 @@ async def _start_rig(
     await stack.enter_async_context(control)
     port_file = config.station.state_dir / "sim-control.port"
     config.station.state_dir.mkdir(parents=True, exist_ok=True)
-    port_file.write_text(f"{control.port}\n", encoding="ascii")
+    # Written whole or not at all: a reader polling for the file never sees it half-written.
+    partial = port_file.with_name(f"{port_file.name}.tmp")
+    partial.write_text(f"{control.port}\n", encoding="ascii")
+    partial.replace(port_file)
     log.info("simulated rig up: control port %d, printer port %d", control.port, connection.port)
     return {"usb_backend": rig.usb_backend, "pin_factory": rig.gpio.factory}
