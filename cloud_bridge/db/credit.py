@@ -32,6 +32,8 @@ class Debtor(Base):
     """Invoiced and not yet paid (may be negative when credit notes exceed invoices)."""
     shipped_not_invoiced: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     """Despatched to the debtor but not yet invoiced."""
+    sage_contact_id: Mapped[str | None] = mapped_column(String(64))
+    """The Sage customer contact invoiced for this debtor; set by hand or matched on reference."""
 
     __table_args__ = (CheckConstraint("credit_line >= 0", name="credit_line_not_negative"),)
 

@@ -13,6 +13,16 @@ from cloud_bridge.db.ingest import AppliedEvent, StationCursor
 from cloud_bridge.db.ledger import ACTIVE_ALLOCATIONS_INDEX, Allocation, AllocationState
 from cloud_bridge.db.orders import LinePolicy, OrderLine, OrderState, OrderType, SalesOrder
 from cloud_bridge.db.parking import ParkedEvent  # noqa: F401  (registers parked_events)
+from cloud_bridge.db.posting import (
+    Posting,
+    PostingKind,
+    PostingLine,
+    PostingState,
+    SageItemKind,
+    SageRecord,
+    SageSyncMark,
+    ShipmentCorrection,
+)
 from cloud_bridge.db.release import AutoQueueEntry, ErrorReport, ReleaseStep
 from cloud_bridge.db.settings import Setting
 from cloud_bridge.db.shipping import Shipment, ShipmentLine
@@ -35,11 +45,19 @@ __all__ = [
     "OrderState",
     "OrderType",
     "Payment",
+    "Posting",
+    "PostingKind",
+    "PostingLine",
+    "PostingState",
     "Product",
     "ReleaseStep",
+    "SageItemKind",
+    "SageRecord",
+    "SageSyncMark",
     "SalesOrder",
     "Setting",
     "Shipment",
+    "ShipmentCorrection",
     "ShipmentLine",
     "StationCursor",
     "StockItem",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud_bridge.db.base import Base
@@ -27,6 +27,10 @@ class Shipment(Base):
     carrier: Mapped[str] = mapped_column(String(64))
     tracking_number: Mapped[str | None] = mapped_column(String(128))
     shipped_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    posting_due: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true(), index=True
+    )
+    """Set when shipped or corrected; the posting planner compares it with what Sage has."""
 
     lines: Mapped[list[ShipmentLine]] = relationship(
         order_by="ShipmentLine.line_id", cascade="all, delete-orphan", passive_deletes=True

@@ -12,7 +12,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud_bridge.db.base import Base
-from cloud_bridge.db.types import Money
+from cloud_bridge.db.posting import SageItemKind
+from cloud_bridge.db.types import Money, string_enum
 
 __all__ = ["Location", "Product", "StockItem"]
 
@@ -27,6 +28,11 @@ class Product(Base):
     pack_size: Mapped[int] = mapped_column(Integer, default=1)
     """Units in one full pack; a 'full_packs' line is allocated in multiples of it."""
     sage_item_id: Mapped[str | None] = mapped_column(String(64))
+    """The Sage product or service this SKU posts as; set by hand or matched on item code."""
+    sage_item_kind: Mapped[SageItemKind | None] = mapped_column(
+        string_enum(SageItemKind, "sage_item_kind")
+    )
+    """Stock item, non-stock product or service: decides whether Sage moves stock for it."""
     description: Mapped[str] = mapped_column(String(400), default="")
     unit_price: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
 
