@@ -7,12 +7,12 @@ owned by the service user) so it never sits in the config or in a process listin
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
 
+from cloud_bridge.posting.settings import SageSettings, read_secret_file
 from cloud_bridge.routing import RoutingSettings
 from edge.config import StrictConfig, load_toml, parse_section
 from edge.errors import ConfigError
@@ -48,16 +48,7 @@ class HttpSettings(StrictConfig):
 
     def read_token(self) -> str:
         """The token, refusing a file other users can read."""
-        try:
-            mode = self.token_file.stat().st_mode
-            text = self.token_file.read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise ConfigError(f"http.token_file: cannot read {self.token_file}: {error}") from error
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"http.token_file: {self.token_file} is readable by other users "
-                f"(mode {stat.S_IMODE(mode):o}); chmod 600 it"
-            )
+        text = read_secret_file(self.token_file, "http.token_file")
         if len(text) < 16:
             raise ConfigError("http.token_file: the token must be at least 16 characters")
         return text
@@ -78,6 +69,8 @@ class BridgeConfig(StrictConfig):
     http: HttpSettings
     routing: RoutingSettings
     stations: dict[str, StationSlots] = Field(default_factory=dict)
+    sage: SageSettings | None = None
+    """Posting to Sage; without it the bridge records shipments and posts nothing."""
 
     @model_validator(mode="after")
     def _slot_maps_for_routed_stations(self) -> BridgeConfig:
@@ -131,7 +124,24 @@ def _relative_to(config: BridgeConfig, base: Path) -> BridgeConfig:
     if bridge.database_url.startswith(prefix) and not bridge.database_url.startswith(prefix + "/"):
         path = base / bridge.database_url[len(prefix) :]
         bridge = bridge.model_copy(update={"database_url": f"{prefix}{path}"})
-    return config.model_copy(update={"http": http, "bridge": bridge})
+    sage = config.sage
+    if sage is not None:
+        sage = _sage_relative_to(sage, base)
+    return config.model_copy(update={"http": http, "bridge": bridge, "sage": sage})
+
+
+def _sage_relative_to(sage: SageSettings, base: Path) -> SageSettings:
+    def resolved(path: Path) -> Path:
+        return path if path.is_absolute() else base / path
+
+    update: dict[str, Any] = {"client_secret_file": resolved(sage.client_secret_file)}
+    for name in ("test", "live"):
+        environment = getattr(sage, name)
+        if environment is not None:
+            update[name] = environment.model_copy(
+                update={"token_file": resolved(environment.token_file)}
+            )
+    return sage.model_copy(update=update)
 
 
 def load_bridge_config(path: Path) -> BridgeConfig:

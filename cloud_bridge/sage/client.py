@@ -44,6 +44,7 @@ from cloud_bridge.sage.errors import (
     SageWriteOutcomeUnknown,
     parse_error_items,
 )
+from cloud_bridge.sage.pace import Pacer
 from cloud_bridge.sage.tokens import OAuthTokens, TokenStore
 from cloud_bridge.sage.wire import decode_json, encode_json, maybe_json, tokens_from_answer
 
@@ -85,7 +86,8 @@ class SageClient:
 
     `clock` and `sleep` are the seams for time: token expiry is judged by `clock`, and every
     backoff wait goes through `sleep`, so tests can cross expiries and retry storms instantly.
-    `token_url` is Sage's OAuth token endpoint.
+    `token_url` is Sage's OAuth token endpoint. `requests_per_minute` paces request starts for
+    this business (0: no pacing; a 429 is honoured either way).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class SageClient:
         token_url: str = DEFAULT_TOKEN_URL,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
+        requests_per_minute: float = 0,
     ) -> None:
         if not business_id:
             raise ValueError("SageClient: business_id must name one Sage business, got ''")
@@ -122,6 +125,7 @@ class SageClient:
         self._token_url = token_url
         self._clock = clock or _utc_now
         self._sleep = sleep or asyncio.sleep
+        self._pacer = Pacer(requests_per_minute, sleep=self._sleep)
         self._tokens: OAuthTokens | None = None
         self._refresh_lock = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
@@ -230,6 +234,7 @@ class SageClient:
                 headers |= {"Authorization": f"Bearer {access}", "X-Business": self.business_id}
             if content is not None:
                 headers["Content-Type"] = "application/json"
+            await self._pacer.wait_turn()
             try:
                 response = await self._http.request(
                     method, url, params=params, content=content, data=data, headers=headers
