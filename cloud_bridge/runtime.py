@@ -68,6 +68,7 @@ class Bridge:
         self._token = token
         self._client: aiomqtt.Client | None = None
         self._wake = asyncio.Event()
+        self._post_wake = asyncio.Event()
         self.ingest: IngestConsumer | None = None
 
     def _after_event(self, event: StationEvent, _result: IngestResult) -> None:
@@ -75,6 +76,8 @@ class Bridge:
         so a busy floor does not turn the event stream into back-to-back allocation runs."""
         if isinstance(event, OrderCompleted | OrderAborted):
             self.wake()
+        if isinstance(event, OrderCompleted):
+            self.wake_posting()
 
     @property
     def online(self) -> set[str]:
@@ -83,6 +86,22 @@ class Bridge:
     def wake(self) -> None:
         """Run the allocation and release cycle now (after an API change or a station event)."""
         self._wake.set()
+
+    def wake_posting(self) -> None:
+        """Plan and post to Sage now (after a shipment or a correction)."""
+        self._post_wake.set()
+
+    def wake_poster_if_posting(self) -> None:
+        """Wake the posting loop after a correction, when this bridge posts to Sage."""
+        if self.config.sage is not None:
+            self.wake_posting()
+
+    async def _posting_loop(self) -> None:
+        from cloud_bridge.posting.service import PostingService
+
+        assert self.config.sage is not None
+        async with PostingService(self.sessions, self.config.sage) as service:
+            await service.run(self._post_wake)
 
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
         broker = self.config.broker
@@ -103,6 +122,8 @@ class Bridge:
             tasks.create_task(self.ingest.run(), name="ingest")
             tasks.create_task(self._mqtt_loop(), name="mqtt")
             tasks.create_task(self._cycle_loop(), name="cycle")
+            if self.config.sage is not None:
+                tasks.create_task(self._posting_loop(), name="sage-posting")
             if self._token is not None:
                 tasks.create_task(self._serve_http(self._token), name="http")
             if ready is not None:
@@ -247,6 +268,7 @@ class Bridge:
             token=token,
             slot_maps=self.config.slot_maps,
             publish=self._publish_and_wake,
+            wake_poster=self.wake_poster_if_posting,
         )
         server = uvicorn.Server(
             uvicorn.Config(

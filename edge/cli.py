@@ -163,6 +163,12 @@ def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     demo.set_defaults(handler=_run_demo)
 
 
+def _add_sage(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from cloud_bridge.posting.cli import add_sage_commands
+
+    add_sage_commands(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -173,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_station(subparsers)
     _add_bridge(subparsers)
     _add_sim(subparsers)
+    _add_sage(subparsers)
     _add_bench(subparsers)
     return parser
 

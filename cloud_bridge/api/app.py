@@ -8,6 +8,8 @@ fetch the schema, while every call that reads or changes data still needs the to
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +20,7 @@ from cloud_bridge.api import (
     routes_products,
     routes_reports,
     routes_settings,
+    routes_shipments,
     routes_stock,
 )
 from cloud_bridge.api.auth import TokenCheck, require_token
@@ -32,7 +35,8 @@ API_VERSION = "1.0.0"
 
 _DESCRIPTION = """\
 The cloud bridge's API: orders, accounts and their links, products, stock, invoice debtors,
-the credit gate's settings, and the error report and auto queue monitor.
+the credit gate's settings, the error report and auto queue monitor, and shipments with their
+corrections and Sage postings.
 
 * **Authentication**: every endpoint needs `Authorization: Bearer <token>`; without it, or with
   a wrong token, the answer is 401. This document and `/docs` are public; they hold no data.
@@ -52,8 +56,11 @@ def create_app(
     token: str,
     slot_maps: SlotMaps,
     publish: Publish | None = None,
+    wake_poster: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The API over ``sessions``, guarded by ``token``; ``publish`` sends station messages.
+
+    ``wake_poster`` is called after a shipment correction commits, so Sage hears of it now.
 
     ``slot_maps`` tells which slot holds each SKU at each station, for the message a station
     gets when an order it holds changes.
@@ -70,6 +77,7 @@ def create_app(
     app.state.token_check = TokenCheck(token)
     app.state.transactions = Transactions(sessions, publish)
     app.state.slot_maps = slot_maps
+    app.state.wake_poster = wake_poster
     install_error_handlers(app)
     for module in (
         routes_orders,
@@ -79,6 +87,7 @@ def create_app(
         routes_debtors,
         routes_settings,
         routes_reports,
+        routes_shipments,
     ):
         app.include_router(module.router)
     return app

@@ -66,7 +66,8 @@ _BOUNDS: Mapping[str, tuple[str, str]] = {
 
 _MEANINGS: Mapping[int, str] = {
     401: "No bearer token, or not the bridge's.",
-    404: "An order, account, product, debtor or line named in the request does not exist.",
+    404: "An order, account, product, debtor, shipment or line named in the request does not "
+    "exist.",
     409: "The request breaks a rule given what is stored (a duplicate id, a quantity below "
     "what shipped, stock below what is allocated, an unconfirmed unlink).",
     422: "The request is malformed: every invalid field is listed in `errors`.",

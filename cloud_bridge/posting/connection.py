@@ -7,7 +7,7 @@ from typing import Literal
 import httpx
 
 from cloud_bridge.posting.settings import SageSettings
-from cloud_bridge.sage.client import SageClient, Sleep
+from cloud_bridge.sage.client import Clock, SageClient, Sleep
 from cloud_bridge.sage.tokens import TokenStore
 
 __all__ = ["open_client"]
@@ -19,7 +19,9 @@ def open_client(
     environment: Literal["test", "live"] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Sleep | None = None,
+    clock: Clock | None = None,
     requests_per_minute: float | None = None,
+    max_attempts: int = 5,
 ) -> SageClient:
     """A client bound to one business: the configured environment's, or `environment`'s.
 
@@ -40,6 +42,8 @@ def open_client(
         timeout_s=settings.timeout_seconds,
         token_url=settings.token_url,
         sleep=sleep,
+        clock=clock,
+        max_attempts=max_attempts,
         requests_per_minute=(
             settings.requests_per_minute if requests_per_minute is None else requests_per_minute
         ),

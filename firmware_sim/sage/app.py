@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,9 +30,11 @@ from firmware_sim.sage.documents import (
 from firmware_sim.sage.faults import FaultKind, FaultQueue
 from firmware_sim.sage.state import Business, SageApiError, SageSandbox, error_item
 
-__all__ = ["API_PREFIX", "SimulatedConnectionDrop", "create_sandbox"]
+__all__ = ["API_PREFIX", "CONSENT_PATH", "SimulatedConnectionDrop", "create_sandbox"]
 
 API_PREFIX = "/v3.1"
+CONSENT_PATH = "/oauth2/auth/central"
+"""Sage's consent screen; here the person always clicks Allow."""
 DEFAULT_ITEMS_PER_PAGE = 20
 MAX_ITEMS_PER_PAGE = 200
 _IDEMPOTENCY_ID = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -112,6 +114,7 @@ def create_sandbox(sandbox: SageSandbox | None = None) -> Starlette:
     """
     held = sandbox if sandbox is not None else SageSandbox()
     routes = [
+        Route(CONSENT_PATH, _consent, methods=["GET"]),
         Route("/oauth/token", _token, methods=["POST"]),
         Route(f"{API_PREFIX}/businesses", _businesses, methods=["GET"]),
         Route(f"{API_PREFIX}/{{resource}}", _list_resource, methods=["GET"]),
@@ -127,6 +130,42 @@ def create_sandbox(sandbox: SageSandbox | None = None) -> Starlette:
 def _sandbox(request: Request) -> SageSandbox:
     sandbox: SageSandbox = request.app.state.sandbox
     return sandbox
+
+
+async def _consent(request: Request) -> Response:
+    """Sage's consent screen, with the person clicking Allow: 302 back with a fresh code.
+
+    Without a usable client_id or redirect_uri the browser gets an error and is not sent on
+    (RFC 6749 4.1.2.1: the redirect address cannot be trusted then). A missing or unsupported
+    response_type goes back to the redirect_uri as an `error`. `state` is returned unchanged.
+    """
+    params = request.query_params
+    problems = [
+        error_item("invalid_request", f"{name} is required", name)
+        for name in ("client_id", "redirect_uri")
+        if not params.get(name)
+    ]
+    redirect = params.get("redirect_uri", "")
+    if redirect and urlsplit(redirect).scheme not in {"http", "https"}:
+        problems.append(
+            error_item(
+                "invalid_request", "redirect_uri must be an absolute http(s) URL", "redirect_uri"
+            )
+        )
+    if problems:
+        return _json(problems, 400)
+    response_type = params.get("response_type")
+    answer: dict[str, str]
+    if response_type == "code":
+        answer = {"code": _sandbox(request).issue_code()}
+    else:
+        answer = {"error": "unsupported_response_type" if response_type else "invalid_request"}
+    if "state" in params:
+        answer["state"] = params["state"]
+    separator = "&" if urlsplit(redirect).query else "?"
+    return Response(
+        status_code=302, headers={"Location": f"{redirect}{separator}{urlencode(answer)}"}
+    )
 
 
 async def _token(request: Request) -> Response:

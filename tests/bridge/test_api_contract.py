@@ -38,7 +38,7 @@ def endpoints(api: Api) -> list[tuple[str, str]]:
 
 
 def test_the_api_has_the_endpoints_it_documents(api: Api) -> None:
-    assert len(endpoints(api)) == 24
+    assert len(endpoints(api)) == 26
     assert ("DELETE", "/accounts/A/links/A") in endpoints(api)
 
 
@@ -120,7 +120,7 @@ async def test_the_openapi_document_is_public_and_declares_the_bearer_scheme(api
 
     assert document["components"]["securitySchemes"]["BridgeToken"]["scheme"] == "bearer"
     operations = [op for path in document["paths"].values() for op in path.values()]
-    assert len(operations) == 24
+    assert len(operations) == 26
     assert all(op["security"] == [{"BridgeToken": []}] for op in operations)
 
 

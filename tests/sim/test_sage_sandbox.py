@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from firmware_sim.sage import (
     SageSandboxServer,
     create_sandbox,
 )
+from firmware_sim.sage.app import CONSENT_PATH
 
 ACCESS_TTL = timedelta(seconds=30)
 REFRESH_TTL = timedelta(days=31)
@@ -719,3 +721,80 @@ async def test_over_real_http_a_client_logs_in_posts_times_out_and_sees_a_droppe
                 )
             listed = await http.get("/v3.1/sales_invoices", headers=auth)
             assert listed.json()["$total"] == 2
+
+
+# The consent screen
+
+
+def consent_query(**overrides: str | None) -> dict[str, str]:
+    query = {
+        "filter": "apiv3.1",
+        "client_id": "packline",
+        "response_type": "code",
+        "redirect_uri": "http://127.0.0.1:8765/callback",
+        "scope": "full_access",
+        "state": "s-123",
+        **overrides,
+    }
+    return {name: value for name, value in query.items() if value is not None}
+
+
+def redirected_to(response: httpx.Response) -> tuple[str, dict[str, list[str]]]:
+    assert response.status_code == 302, response.text
+    location = httpx.URL(response.headers["location"])
+    return str(location.copy_with(query=None)), parse_qs(location.query.decode())
+
+
+async def test_the_consent_screen_sends_the_browser_back_with_a_code_and_the_state(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(CONSENT_PATH, params=consent_query())
+
+    target, query = redirected_to(response)
+    assert target == "http://127.0.0.1:8765/callback"
+    assert query["state"] == ["s-123"]
+    exchanged = await token(client, grant_type="authorization_code", code=query["code"][0])
+    assert exchanged.status_code == 200
+
+
+async def test_the_consent_screen_keeps_a_query_the_redirect_uri_already_has(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(
+        CONSENT_PATH, params=consent_query(redirect_uri="http://127.0.0.1:8765/cb?env=test")
+    )
+
+    target, query = redirected_to(response)
+    assert target == "http://127.0.0.1:8765/cb"
+    assert query["env"] == ["test"]
+    assert "code" in query
+
+
+@pytest.mark.parametrize(
+    ("missing", "source"),
+    [
+        ({"client_id": None}, "client_id"),
+        ({"redirect_uri": None}, "redirect_uri"),
+        ({"redirect_uri": "callback"}, "redirect_uri"),
+    ],
+)
+async def test_the_consent_screen_refuses_to_redirect_without_a_client_or_a_usable_redirect_uri(
+    client: httpx.AsyncClient, missing: dict[str, str | None], source: str
+) -> None:
+    response = await client.get(CONSENT_PATH, params=consent_query(**missing))
+
+    errors = assert_sage_errors(response, 400)
+    assert [item["$source"] for item in errors] == [source]
+
+
+@pytest.mark.parametrize(
+    ("response_type", "error"),
+    [(None, "invalid_request"), ("token", "unsupported_response_type")],
+)
+async def test_a_consent_request_without_response_type_code_goes_back_as_an_error(
+    client: httpx.AsyncClient, response_type: str | None, error: str
+) -> None:
+    response = await client.get(CONSENT_PATH, params=consent_query(response_type=response_type))
+
+    _, query = redirected_to(response)
+    assert query == {"error": [error], "state": ["s-123"]}
