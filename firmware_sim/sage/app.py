@@ -8,6 +8,7 @@ handling is exercised against the shapes it will meet in production.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -418,6 +419,18 @@ class _FaultMiddleware:
         elif fault.kind is FaultKind.SLOW:
             await asyncio.sleep(fault.delay)
             await self.app(scope, receive, send)
+        elif fault.kind is FaultKind.COMMIT_THEN_HANG:
+            answer: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                answer.append(message)
+
+            await self.app(scope, receive, hold)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_client_gone(receive), timeout=fault.delay)
+                return
+            for message in answer:
+                await send(message)
         else:
             await self.app(scope, receive, _discard)
             if fault.kind is FaultKind.COMMIT_THEN_FAIL:
@@ -448,6 +461,12 @@ class _FaultMiddleware:
             headers.append((b"retry-after", str(retry_after).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _client_gone(receive: Receive) -> None:
+    """Return once the client has disconnected (the request body was already read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _discard(message: Message) -> None:

@@ -26,6 +26,10 @@ class FaultKind(Enum):
     """Handle the request (the write is stored) but answer 500, as after a crash mid-reply."""
     COMMIT_THEN_DROP = "commit_then_drop"
     """Handle the request (the write is stored) but hang up before the body is sent."""
+    COMMIT_THEN_HANG = "commit_then_hang"
+    """Handle the request (the write is stored), then send nothing for `delay` seconds or
+    until the client goes away: the window in which a client process can die holding a
+    document Sage has made but whose id it never learnt."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ PostgreSQL for the tests that pin down the outbox's bookkeeping.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +34,7 @@ from cloud_bridge.sage.errors import RECONNECT_HINT
 from firmware_sim.sage import FaultKind, ManualClock, SageSandbox, SageSandboxServer
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+POSTER_PROCESS = Path(__file__).with_name("poster_process.py")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -228,6 +231,44 @@ async def test_a_reply_lost_after_sage_stored_the_invoice_does_not_duplicate_it(
     writes = [w for w in world.sandbox.writes_to("test") if w.resource == "sales_invoices"]
     assert [w.replayed for w in writes] == [False, True]
     assert world.postings()[0].state is PostingState.POSTED
+
+
+async def test_a_crash_between_the_post_and_storing_sages_id_does_not_duplicate(
+    world: SageWorld, tmp_path: Path
+) -> None:
+    order_no = world.order([("MUG", 2)])
+    world.ship(order_no, {"1": 2})
+    world.sandbox.faults.queue(
+        kind=FaultKind.COMMIT_THEN_HANG, delay=60, method="POST", path_prefix="/v3.1/sales_inv"
+    )
+    settings_file = tmp_path / "sage-settings.json"
+    settings_file.write_text(world.settings().model_dump_json())
+    url = world.engine.url.render_as_string(hide_password=False)
+    poster = await asyncio.create_subprocess_exec(
+        sys.executable, str(POSTER_PROCESS), url, str(settings_file)
+    )
+    try:
+        async with asyncio.timeout(30):
+            while not world.documents("sales_invoices"):  # noqa: ASYNC110 (sandbox state)
+                await asyncio.sleep(0.02)
+    finally:
+        poster.kill()
+        await poster.wait()
+    [orphan] = world.documents("sales_invoices")
+    [posting] = world.postings()
+    assert posting.state is PostingState.PENDING
+    assert posting.sage_id is None
+    assert posting.first_sent_at is not None
+
+    world.clock.advance(datetime.now(UTC) - world.clock() + timedelta(minutes=1))  # restarted
+    await post(world)
+
+    assert world.documents("sales_invoices") == [orphan]
+    writes = [w for w in world.sandbox.writes_to("test") if w.resource == "sales_invoices"]
+    assert [w.replayed for w in writes] == [False, True]
+    [posting] = world.postings()
+    assert posting.state is PostingState.POSTED
+    assert posting.sage_id == orphan["id"]
 
 
 async def test_an_outcome_unknown_left_pending_is_resent_with_the_same_id_later(
