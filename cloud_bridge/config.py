@@ -104,6 +104,8 @@ def parse_bridge_config(data: dict[str, Any], *, base: Path | None = None) -> Br
                 station: parse_section(StationSlots, body, f"stations.{station}")
                 for station, body in dict(data[name]).items()
             }
+        elif name == "sage":
+            sections[name] = parse_section(SageSettings, data[name], name)
         else:
             sections[name] = parse_section(field.annotation, data[name], name)  # type: ignore[arg-type]
     try:

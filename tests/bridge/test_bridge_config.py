@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from cloud_bridge.config import load_bridge_config, parse_bridge_config
+from cloud_bridge.posting.documents import strategy_for
 from edge.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "cloud_bridge" / "bridge.example.toml"
@@ -52,3 +54,38 @@ def test_a_token_file_other_users_can_read_is_refused(tmp_path: Path) -> None:
         config.http.read_token()
     token.chmod(0o600)
     assert config.http.read_token() == "s3cret-token-0123456789"
+
+
+def test_the_example_posts_to_the_test_business_with_its_own_tokens() -> None:
+    config = load_bridge_config(EXAMPLE)
+
+    assert config.sage is not None
+    assert config.sage.environment == "test"
+    assert config.sage.business.business_id == "0123456789abcdef0123456789abcdef"
+    assert config.sage.posting.tax_rate_id(Decimal("0.2")) == "GB_STANDARD"
+
+
+def test_sage_without_the_chosen_environment_is_refused_naming_it() -> None:
+    data = example()
+    del data["sage"]["test"]  # type: ignore[attr-defined]
+
+    with pytest.raises(ConfigError, match=r"\[sage\.test\] is missing"):
+        parse_bridge_config(data)
+
+
+def test_test_and_live_naming_one_business_is_refused() -> None:
+    data = example()
+    data["sage"]["live"]["business_id"] = data["sage"]["test"]["business_id"]  # type: ignore[index]
+
+    with pytest.raises(ConfigError, match="same business_id"):
+        parse_bridge_config(data)
+
+
+def test_sales_orders_are_refused_for_sage_accounting_naming_the_alternative() -> None:
+    data = example()
+    data["sage"]["posting"]["document_type"] = "sales_order"  # type: ignore[index]
+    config = parse_bridge_config(data)
+    assert config.sage is not None
+
+    with pytest.raises(ConfigError, match="Sage Accounting has no sales orders"):
+        strategy_for(config.sage.posting.edition, config.sage.posting.document_type)
