@@ -113,7 +113,7 @@ async def connect(
         out(f"Connected: tokens saved to {chosen.token_file} (mode 0600).")
         businesses = [
             (str(record.get("id", "")), str(record.get("name") or record.get("displayed_as", "")))
-            async for record in sage.list_all("businesses")
+            for record in await sage.businesses()
         ]
     _report(businesses, chosen, environment, out)
     return businesses

@@ -219,6 +219,7 @@ class SageClient:
         data: Mapping[str, str] | None = None,
         authorised: bool = True,
         replay_safe: bool = False,
+        for_business: bool = True,
     ) -> httpx.Response:
         """Send with retries as the module docstring sets out; a refused 401 refreshes once."""
         if self._http is None:
@@ -231,7 +232,9 @@ class SageClient:
             access = ""
             if authorised:
                 access = await self._access_token()
-                headers |= {"Authorization": f"Bearer {access}", "X-Business": self.business_id}
+                headers["Authorization"] = f"Bearer {access}"
+                if for_business:
+                    headers["X-Business"] = self.business_id
             if content is not None:
                 headers["Content-Type"] = "application/json"
             await self._pacer.wait_turn()
@@ -353,6 +356,20 @@ class SageClient:
         if not isinstance(body, dict):
             raise SageProtocolError(f"GET {url} answered with something other than a record")
         return body
+
+    async def businesses(self) -> list[Record]:
+        """Every business the login reaches, asked without `X-Business`.
+
+        This is the one request not bound to the client's business: it is how a person finds
+        the id to configure, so it must work before (or despite) a wrong one being set.
+        """
+        body = await self._call(
+            "GET", "/businesses", "GET /businesses", replay_safe=True, for_business=False
+        )
+        items = body.get("$items") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            raise SageProtocolError("GET /businesses answered without a list of businesses")
+        return [item for item in items if isinstance(item, dict)]
 
     def contacts(self) -> AsyncIterator[Record]:
         """Every contact (customers and suppliers)."""

@@ -270,6 +270,17 @@ async def test_every_request_names_the_clients_business(
     assert {r.headers["x-business"] for r in requests} == {sandbox.business_id("test")}
 
 
+async def test_listing_businesses_works_without_naming_one_so_a_wrong_id_can_be_found(
+    make_client: ClientFactory, sandbox: SageSandbox, recorder: RecordingApp
+) -> None:
+    async with make_client(business_id="not-a-business-of-this-login") as sage:
+        listed = await sage.businesses()
+
+    assert {b["id"] for b in listed} == {sandbox.business_id("test"), sandbox.business_id("live")}
+    [request] = recorder.api_requests()
+    assert "x-business" not in request.headers
+
+
 async def test_a_client_for_the_test_business_never_writes_to_live(
     sage: SageClient, sandbox: SageSandbox
 ) -> None:
