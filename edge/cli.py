@@ -50,6 +50,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         bridge_lines=args.bridge_lines,
         bridge_skus=args.bridge_skus,
         ingest_events=args.ingest_events,
+        sage_postings=args.sage_postings,
     )
     return run_bench(plan, as_json=args.json)
 
@@ -146,6 +147,12 @@ def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     bench.add_argument("--bridge-skus", type=int, default=10_000, help="SKUs they spread over")
     bench.add_argument(
         "--ingest-events", type=int, default=2_000, help="station events in the ingest figure"
+    )
+    bench.add_argument(
+        "--sage-postings",
+        type=int,
+        default=300,
+        help="shipments posted to the Sage sandbox in the posting figure",
     )
     bench.add_argument(
         "--json", action="store_true", help="end the output with one JSON object on one line"

@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from firmware_sim.bench_sage import SagePostingFigures
 
 __all__ = [
     "BenchPlan",
@@ -103,6 +107,7 @@ class BenchPlan:
     bridge_lines: int = 100_000
     bridge_skus: int = 10_000
     ingest_events: int = 2_000
+    sage_postings: int = 300
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,27 @@ def _measure_bridge(plan: BenchPlan) -> tuple[BridgeFigures, ThroughputResult]:
         baseline_per_second=raw,
     )
     return figures, ingest
+
+
+def _measure_sage(plan: BenchPlan) -> tuple[SagePostingFigures, ThroughputResult]:
+    from firmware_sim.bench_sage import measure_sage_posting
+
+    figures = measure_sage_posting(plan.sage_postings)
+    throughput = ThroughputResult(
+        name="sage posting: invoices/s through the outbox over HTTP (baseline: plain httpx POSTs)",
+        samples=figures.postings,
+        driver_per_second=figures.postings / figures.outbox_seconds,
+        baseline_per_second=figures.postings / figures.plain_seconds,
+    )
+    return figures, throughput
+
+
+def _sage_json(figures: SagePostingFigures) -> dict[str, Any]:
+    return asdict(figures) | {
+        "outbox_per_minute": figures.outbox_per_minute,
+        "plain_per_minute": figures.plain_per_minute,
+        "ratio": figures.ratio,
+    }
 
 
 def _measure(
@@ -273,9 +299,13 @@ def run_bench(plan: BenchPlan, as_json: bool) -> int:
     """Run every benchmark, print tables, and with `as_json` end with one JSON line."""
     if plan.rounds < 10:
         raise SystemExit("packline bench: --rounds must be at least 10")
+    if plan.sage_postings < 1:
+        raise SystemExit("packline bench: --sage-postings must be at least 1")
     latencies, throughputs, figures = _measure(plan)
     bridge, ingest = _measure_bridge(plan)
     throughputs.append(ingest)
+    sage, sage_throughput = _measure_sage(plan)
+    throughputs.append(sage_throughput)
     console = Console()
     console.print(_table(latencies, throughputs))
     console.print(_figures_table(figures))
@@ -286,6 +316,7 @@ def run_bench(plan: BenchPlan, as_json: bool) -> int:
             "throughput": [asdict(thr) | {"ratio": thr.ratio} for thr in throughputs],
             "station": asdict(figures),
             "bridge": asdict(bridge),
+            "sage": _sage_json(sage),
         }
         print(json.dumps(document, sort_keys=True))
     return 0

@@ -28,6 +28,8 @@ def test_bench_json_reports_each_measurement_with_a_same_run_baseline() -> None:
             "50",
             "--ingest-events",
             "50",
+            "--sage-postings",
+            "5",
             "--json",
         ],
         capture_output=True,
@@ -49,6 +51,10 @@ def test_bench_json_reports_each_measurement_with_a_same_run_baseline() -> None:
     assert document["bridge"]["lines"] == 500
     assert document["bridge"]["sqlite_seconds"] > 0
     assert any(name.startswith("bridge ingest") for name in names)
+    assert any(name.startswith("sage posting") for name in names)
+    assert document["sage"]["postings"] == document["sage"]["invoices"] == 5
+    assert document["sage"]["outbox_per_minute"] > 0
+    assert document["sage"]["plain_per_minute"] > 0
     for item in document["latency"]:
         assert item["baseline_median_us"] > 0
         assert item["ratio"] > 0

@@ -145,13 +145,17 @@ class Poster:
                 return "failed"
             sage_id = posting.sage_id
         if sage_id is None:
-            failure = await self._create_document(posting_id)
-            if failure is not None:
-                return "failed"
+            outcome = await self._create_document(posting_id)
+            if outcome != "linking":
+                return outcome
         return await self._finish(posting_id)
 
-    async def _create_document(self, posting_id: int) -> str | None:
-        """Create (or find) the document and store its id; the failure message if refused."""
+    async def _create_document(self, posting_id: int) -> str:
+        """Create (or find) the document and store its id.
+
+        Returns "posted" (stored, nothing more to do), "linking" (a credit note still to be
+        linked to its invoice) or "failed" (refused for good).
+        """
         now = self._clock()
         with self._sessions.begin() as session:
             posting = session.get_one(Posting, posting_id)
@@ -179,7 +183,8 @@ class Poster:
             if record is None:
                 record = await self._client.create(target.resource, target.singular, body)
         except SageError as error:
-            return self._handle(posting_id, error, "document")
+            self._handle(posting_id, error, "document")
+            return "failed"
         with self._sessions.begin() as session:
             posting = session.get_one(Posting, posting_id)
             posting.sage_id = str(record["id"])
@@ -188,20 +193,27 @@ class Poster:
             )
             posting.last_error = None
             posting.next_attempt_at = None
-        return None
+            if self._needs_link(posting):
+                return "linking"
+            posting.state = PostingState.POSTED
+            posting.posted_at = self._clock()
+        return "posted"
+
+    def _needs_link(self, posting: Posting) -> bool:
+        """A credit note not yet linked to its invoice, in an edition that links them."""
+        return (
+            posting.kind is PostingKind.CREDIT_NOTE
+            and self._strategy.allocation_resource() is not None
+            and posting.credits_posting_id is not None
+            and posting.allocation_id is None
+        )
 
     async def _finish(self, posting_id: int) -> str:
         """Posted, after linking a credit note to its invoice where the edition needs it."""
         allocation = self._strategy.allocation_resource()
         with self._sessions.begin() as session:
             posting = session.get_one(Posting, posting_id)
-            needs_link = (
-                posting.kind is PostingKind.CREDIT_NOTE
-                and allocation is not None
-                and posting.credits_posting_id is not None
-                and posting.allocation_id is None
-            )
-            if not needs_link:
+            if not self._needs_link(posting):
                 posting.state = PostingState.POSTED
                 posting.posted_at = self._clock()
                 return "posted"

@@ -28,6 +28,7 @@ from cloud_bridge.posting.poster import Poster, PostingRound
 from cloud_bridge.posting.settings import SageSettings
 from cloud_bridge.posting.sync import sync_from_sage
 from cloud_bridge.sage.client import SageClient, Sleep
+from cloud_bridge.sage.errors import SageAuthError
 
 __all__ = ["PostingPass", "PostingService", "due_time"]
 
@@ -172,6 +173,10 @@ class PostingService:
                         len(result.sent.failed),
                         f" halted: {result.sent.halted}" if result.sent.halted else "",
                     )
+            except SageAuthError as error:
+                self.reconnect_required = str(error)
+                # No traceback: the message says what a person has to do.
+                log.error("sage business=%s: %s", self.business_id, error)  # noqa: TRY400
             except Exception:
                 log.exception("sage posting pass failed; retrying in %.0f s", poll_seconds)
             wake.clear()

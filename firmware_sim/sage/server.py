@@ -69,7 +69,10 @@ class SageSandboxServer:
         return f"{self.url}{API_PREFIX}"
 
     def _bind(self, port: int) -> None:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets that name TCP, and
+        # uvicorn writes headers and body separately, so otherwise each reply waits ~40 ms for
+        # a delayed ACK.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind((self._host, port))

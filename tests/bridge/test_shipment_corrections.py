@@ -21,7 +21,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from test_api_harness import Api, add_world, error_of, order_body, receive, running_api
 
-from cloud_bridge.api import routes_shipments
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.db.models import (
     Allocation,
@@ -409,10 +408,6 @@ class Wakes:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     async with running_api(tmp_path) as api:
-        paths = {getattr(route, "path", None) for route in api.app.routes}
-        if "/shipments/{shipment_id}" not in paths:
-            # Until create_app includes the router, include it the way it will.
-            api.app.include_router(routes_shipments.router)
         await add_world(api)
         await receive(api, "A", "MUG", 10)
         await receive(api, "A", "TEA", 10)
