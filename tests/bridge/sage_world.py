@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bridge_world import add_account, add_debtor, add_products, add_stock
-from cloud_bridge.posting.sync import sync_from_sage
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +30,7 @@ from cloud_bridge.db.models import (
 )
 from cloud_bridge.posting.service import PostingService
 from cloud_bridge.posting.settings import SageEnvironmentSettings, SageSettings
+from cloud_bridge.posting.sync import sync_from_sage
 from cloud_bridge.sage.tokens import OAuthTokens, TokenStore
 from cloud_bridge.services.orders import NewLine, NewOrder, create_order
 from firmware_sim.sage import ManualClock, SageSandbox, SageSandboxServer
