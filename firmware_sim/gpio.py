@@ -59,8 +59,10 @@ class LightWatch:
         self._pins = tuple(pins)
         self._cleared_at: list[float] = []
         for pin in self._pins:
-            pin.clear_states()
+            # Read the clock before clearing: the pin stamps its own start inside clear_states,
+            # so a time read after it would put every reconstructed change slightly late.
             self._cleared_at.append(time.monotonic())
+            pin.clear_states()
         self.started_at = min(self._cleared_at)
 
     def changes(self) -> list[tuple[float, bool]]:

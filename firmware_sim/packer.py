@@ -168,6 +168,7 @@ class SimulatedPacker:
         layout: StationLayout | None = None,
         verification: Verification = "line",
         timeout: float = 20.0,
+        first_light_timeout: float | None = None,
     ) -> None:
         self._hands = hands
         self._mistakes = mistakes or MistakePlan()
@@ -175,6 +176,7 @@ class SimulatedPacker:
         self._layout = layout or StationLayout()
         self._verification: Verification = verification
         self._timeout = timeout
+        self._first_light_timeout = first_light_timeout or timeout
 
     async def pack(self, order: OrderAllocated) -> PackResult:
         """Scan the order, pick every slot the station lights, and wait for the label.
@@ -189,7 +191,7 @@ class SimulatedPacker:
         progress = _Progress()
         slots = [line.slot for line in order.lines]
         await self._hands.scan(order.order_id, "]C0")
-        lit = await self._lit_within(slots, deadline)
+        lit = await self._lit_within(slots, min(deadline, started + self._first_light_timeout))
         if not lit:
             raise PackerError(
                 f"order {order.order_id}: no slot lit after its barcode was scanned; "

@@ -66,7 +66,7 @@ class PostingService:
         sleep: Sleep | None = None,
         requests_per_minute: float | None = None,
         max_attempts: int = 5,
-        retry_initial_s: float = 30.0,
+        retry_initial_s: float | None = None,
     ) -> None:
         self._sessions = sessions
         self.settings = settings
@@ -83,7 +83,14 @@ class PostingService:
             max_attempts=max_attempts,
         )
         self._poster = Poster(
-            sessions, self.client, self.strategy, clock=clock, retry_initial_s=retry_initial_s
+            sessions,
+            self.client,
+            self.strategy,
+            clock=clock,
+            retry_initial_s=(
+                settings.retry_initial_seconds if retry_initial_s is None else retry_initial_s
+            ),
+            retry_max_s=settings.retry_max_seconds,
         )
         self.reconnect_required: str | None = None
 

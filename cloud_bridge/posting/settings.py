@@ -132,6 +132,9 @@ class SageSettings(StrictConfig):
     requests_per_minute: float = Field(default=100, ge=0)
     """The client's own pace per business; 0 turns it off (Sage's 429s are still honoured)."""
     timeout_seconds: float = Field(default=30, gt=0, le=600)
+    retry_initial_seconds: float = Field(default=30, gt=0, le=3600)
+    """First pause of a business's queue after Sage stayed unavailable; it doubles, jittered."""
+    retry_max_seconds: float = Field(default=3600, gt=0, le=24 * 3600)
     sync_minutes: float = Field(default=15, gt=0, le=24 * 60)
     """How often the running bridge reads what changed in Sage (contacts, items, accounts)."""
     test: SageEnvironmentSettings | None = None
