@@ -93,7 +93,7 @@ class PostingPreferences(StrictConfig):
     sales_ledger_account: str = Field(default="4000", min_length=1)
     """The sales ledger account for invoice lines: a nominal code (4000) or a Sage id."""
     tax_rates: dict[str, str] = Field(
-        default_factory=lambda: {"0.20": "GB_STANDARD", "0": "GB_ZERO"}
+        default_factory=lambda: {"0.20": "GB_STANDARD", "0": "GB_ZERO"}, validate_default=True
     )
     """Our line tax rate, as a fraction ("0.20"), to the Sage tax rate id it posts with."""
 

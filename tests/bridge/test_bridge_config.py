@@ -10,6 +10,7 @@ import pytest
 
 from cloud_bridge.config import load_bridge_config, parse_bridge_config
 from cloud_bridge.posting.documents import strategy_for
+from cloud_bridge.posting.settings import PostingPreferences
 from edge.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "cloud_bridge" / "bridge.example.toml"
@@ -89,3 +90,12 @@ def test_sales_orders_are_refused_for_sage_accounting_naming_the_alternative() -
 
     with pytest.raises(ConfigError, match="Sage Accounting has no sales orders"):
         strategy_for(config.sage.posting.edition, config.sage.posting.document_type)
+
+
+def test_the_default_tax_map_finds_our_rates_however_they_are_written() -> None:
+    preferences = PostingPreferences()
+
+    assert preferences.tax_rate_id(Decimal("0.2000")) == "GB_STANDARD"
+    assert preferences.tax_rate_id(Decimal("0.20")) == "GB_STANDARD"
+    assert preferences.tax_rate_id(Decimal("0")) == "GB_ZERO"
+    assert preferences.tax_rate_id(Decimal("0.05")) is None
