@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from cloud_bridge.db.posting import Posting, PostingKind, PostingState, SageItemKind
 from cloud_bridge.db.shipping import Shipment, ShipmentLine
 from cloud_bridge.db.stock import Product, StockItem
+from cloud_bridge.posting.mapping import item_for
 from cloud_bridge.sage.client import SageClient
 from cloud_bridge.sage.errors import SageProtocolError
 
@@ -202,12 +203,11 @@ def _read_bridge(session: Session, business_id: str, shipped_since: datetime | N
         (line.shipment_id, line.line_id): (line.sku, line.quantity)
         for line in session.scalars(lines)
     }
-    items = {
-        sku: (item_id, kind)
-        for sku, item_id, kind in session.execute(
-            select(Product.sku, Product.sage_item_id, Product.sage_item_kind)
-        )
-    }
+    items: dict[str, tuple[str | None, SageItemKind | None]] = {}
+    for product in session.scalars(select(Product)):
+        # The same mapping the planner posts with: ids are per business, codes match otherwise.
+        item = item_for(session, business_id, product)
+        items[product.sku] = (item.item_id, item.kind) if item is not None else (None, None)
     on_hand = {
         sku: int(total)
         for sku, total in session.execute(
