@@ -47,6 +47,7 @@ from edge.contract import (
 )
 from edge.station.backoff import Backoff
 from edge.station.presence import StationState, is_stale_death, supersedes
+from edge.station.uplink import NO_DELAY
 
 __all__ = ["Bridge"]
 
@@ -215,6 +216,7 @@ class Bridge:
                     protocol=aiomqtt.ProtocolVersion.V5,
                     keepalive=settings.keepalive_s,
                     tls_params=settings.tls_parameters(),
+                    socket_options=NO_DELAY,
                 ) as client:
                     await client.subscribe(subscription_for_all_stations(TopicKind.STATE), qos=1)
                     self._client = client

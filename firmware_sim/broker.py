@@ -200,6 +200,7 @@ class MosquittoBroker:
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
             f"listener {port} {_HOST}",
             "allow_anonymous true",
+            "set_tcp_nodelay true",
         ]
         if self._acl is not None:
             acl_path = directory / "acl"

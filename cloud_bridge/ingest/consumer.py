@@ -53,6 +53,7 @@ from edge.contract import (
     prepare,
     subscription_for_all_stations,
 )
+from edge.station.uplink import NO_DELAY
 
 __all__ = ["ConsumerSettings", "ConsumerStats", "IngestConsumer", "shared_event_subscription"]
 
@@ -175,6 +176,7 @@ class IngestConsumer:
             clean_start=True,
             keepalive=settings.keepalive_s,
             tls_params=settings.tls,
+            socket_options=NO_DELAY,
         ) as client:
             await self._subscribe(client)
             tasks = [

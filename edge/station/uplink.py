@@ -29,6 +29,7 @@ import contextlib
 import itertools
 import logging
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ __all__ = [
     "Uplink",
     "UplinkError",
 ]
+
+NO_DELAY: Final = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+"""Socket options for every MQTT client: Nagle off. MQTT sends small packets that each wait
+for an answer, and with Nagle on each one can sit ~40 ms waiting for a delayed ACK."""
 
 log = logging.getLogger("packline.station.uplink")
 
@@ -378,6 +383,7 @@ class Uplink:
             keepalive=settings.keepalive_s,
             tls_params=settings.tls_parameters(),
             max_inflight_messages=settings.publish_window,
+            socket_options=NO_DELAY,
         )
         # A full replay window is normal here, not the leak aiomqtt's warning is meant to catch.
         client.pending_calls_threshold = settings.publish_window + len(SUBSCRIBED_KINDS) + 2
