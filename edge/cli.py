@@ -40,25 +40,38 @@ def _run_sim_sage(args: argparse.Namespace) -> int:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from firmware_sim.bench import BenchPlan, run_bench
+    from firmware_sim.bench import BenchPlanError, plan_from_options, run_bench
+    from firmware_sim.bench_plan import COUNT_HELP
 
-    plan = BenchPlan(
-        rounds=args.rounds,
-        orders=args.orders,
-        kills=args.kills,
-        replay_events=args.replay_events,
-        bridge_lines=args.bridge_lines,
-        bridge_skus=args.bridge_skus,
-        ingest_events=args.ingest_events,
-        sage_postings=args.sage_postings,
-    )
+    try:
+        plan = plan_from_options(
+            quick=args.quick, overrides={name: getattr(args, name) for name in COUNT_HELP}
+        )
+    except BenchPlanError as error:
+        raise SystemExit(f"packline bench: {error}") from None
     return run_bench(plan, as_json=args.json)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from firmware_sim.demo import run_demo
+    from firmware_sim.shift.chaos import parse_chaos
+    from firmware_sim.shift.run import ShiftError, ShiftOptions, run_shift
 
-    return run_demo(broker_url=args.broker)
+    try:
+        options = ShiftOptions(
+            orders=args.orders,
+            stations=args.stations,
+            chaos=parse_chaos(args.chaos),
+            seed=args.seed,
+            as_json=args.json,
+            broker_url=args.broker,
+            db_url=args.db,
+            mistake_rate=args.mistake_rate,
+            work_dir=args.work_dir,
+        )
+        return run_shift(options)
+    except (ShiftError, ValueError) as error:
+        print(f"packline demo: {error}", file=sys.stderr, flush=True)
+        return 2
 
 
 def _run_station(args: argparse.Namespace) -> int:
@@ -128,44 +141,70 @@ def _add_sim(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from firmware_sim.bench_plan import COUNT_HELP, FULL_PLAN, QUICK_PLAN
+
     bench = subparsers.add_parser(
-        "bench", help="measure the drivers against baselines taken in the same run"
-    )
-    bench.add_argument("--rounds", type=int, default=300, help="samples per measurement")
-    bench.add_argument(
-        "--orders", type=int, default=1000, help="orders run before reading the station's memory"
+        "bench",
+        help="measure the station and the bridge against baselines taken in the same run",
     )
     bench.add_argument(
-        "--kills", type=int, default=500, help="kill -9s of a process appending to the outbox"
+        "--quick",
+        action="store_true",
+        help="small counts (the --quick number in each option's help), done within a minute",
     )
+    for name, text in COUNT_HELP.items():
+        full, quick = getattr(FULL_PLAN, name), getattr(QUICK_PLAN, name)
+        bench.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=int,
+            default=None,
+            help=f"{text} (default {full:,}; --quick {quick:,})",
+        )
     bench.add_argument(
-        "--replay-events", type=int, default=10_000, help="events queued for the replay figure"
-    )
-    bench.add_argument(
-        "--bridge-lines", type=int, default=100_000, help="order lines in the allocation figure"
-    )
-    bench.add_argument("--bridge-skus", type=int, default=10_000, help="SKUs they spread over")
-    bench.add_argument(
-        "--ingest-events", type=int, default=2_000, help="station events in the ingest figure"
-    )
-    bench.add_argument(
-        "--sage-postings",
-        type=int,
-        default=300,
-        help="shipments posted to the Sage sandbox in the posting figure",
-    )
-    bench.add_argument(
-        "--json", action="store_true", help="end the output with one JSON object on one line"
+        "--json",
+        action="store_true",
+        help="end the output with the figures as JSON, the last line one flat object",
     )
     bench.set_defaults(handler=_run_bench)
 
 
 def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = subparsers.add_parser("demo", help="run a visible pick on the simulated station")
+    demo = subparsers.add_parser(
+        "demo", help="a whole shift: broker, bridge, Sage sandbox, stations and packers"
+    )
+    demo.add_argument("--orders", type=int, default=200, help="orders in the shift (200)")
+    demo.add_argument("--stations", type=int, default=3, help="station processes (3)")
+    demo.add_argument(
+        "--chaos",
+        default=None,
+        metavar="LIST",
+        help="faults to inject, comma-separated: broker-restart, bridge-crash, station-crash, "
+        "network-partition, sage-faults, printer-faults, or all",
+    )
+    demo.add_argument("--seed", type=int, default=1, help="seed of the data and the packers")
+    demo.add_argument(
+        "--json", action="store_true", help="end the output with one JSON object on one line"
+    )
     demo.add_argument(
         "--broker",
         default=None,
-        help="MQTT broker URL (default: start a private Mosquitto on a free loopback port)",
+        help="MQTT broker URL (default: a private Mosquitto on a free loopback port)",
+    )
+    demo.add_argument(
+        "--db", default=None, help="the bridge's database URL (default: a temporary SQLite file)"
+    )
+    demo.add_argument(
+        "--mistake-rate",
+        type=float,
+        default=0.05,
+        help="how often a packer presses a wrong slot or scans a wrong item (0.05)",
+    )
+    demo.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="keep configs, databases and every process's log here (default: a temporary dir)",
     )
     demo.set_defaults(handler=_run_demo)
 

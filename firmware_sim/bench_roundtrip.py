@@ -1,0 +1,355 @@
+"""Event round trip: a station event from its outbox to the bridge's commit and the ack back.
+
+The station side is the real `Uplink` over a real journalled `Outbox`; the bridge is a real
+`packline bridge run` process, whose ingest consumer applies each event in one SQLite transaction
+with its dedupe row and publishes the station's ack; the broker is a private Mosquitto. A round
+starts just before the append (fsync included) and ends when the ack has been applied to the
+outbox at the station (the event pruned durably). Rounds run one at a time, each waiting for its
+ack, so every sample is a latency rather than a share of a throughput.
+
+The baseline is raw paho on the same broker (`firmware_sim.bench_echo`): a payload of the same
+size published at QoS 1 and echoed back at QoS 1 by a client in its own process, the same two
+trips through the broker as the event and its ack with none of the work in between. It runs
+first, on the quiet broker, so any drift between the two runs counts against the station path.
+A second echo, on a broker of its own with Nagle's algorithm off everywhere, gives the floor: the
+station, the bridge and the broker as configured all leave Nagle on, and each hop of a
+request-and-reply then waits for a delayed ACK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+from tinydb import TinyDB
+
+from cloud_bridge.db import make_engine, session_factory, upgrade
+from cloud_bridge.db.models import (
+    Account,
+    Debtor,
+    Location,
+    OrderLine,
+    OrderState,
+    Product,
+    SalesOrder,
+    StockItem,
+)
+from cloud_bridge.ingest.sequencer import read_cursor
+from edge.contract import LinePicked, LineReturned, StationEvent, StationId, prepare
+from edge.station.counters import DurableCounter
+from edge.station.outbox import Outbox
+from edge.station.storage import JournalStorage
+from edge.station.uplink import BirthInfo, BrokerSettings, Uplink
+from firmware_sim.bench_echo import NODELAY_BROKER_CONFIG, measure_paho_echo
+from firmware_sim.broker import MosquittoBroker
+from firmware_sim.errors import SimError
+from firmware_sim.ports import free_port
+
+__all__ = ["RoundTripError", "RoundTrips", "measure_round_trips"]
+
+_STATION = StationId(site="bench", station="rt01")
+_ORDER = "SO-RT"
+_SKU = "SKU-RT"
+_GTIN = "05012345678900"
+_TOKEN = "bench-round-trip-token"
+_WARM_UP = 3
+_ROUND_TIMEOUT_S = 30.0
+_START_TIMEOUT_S = 60.0
+_ACK_STALL_S = 2.0
+"""Replays the outbox if the first events went out before the bridge had subscribed; a round
+that takes this long is far outside what is measured, so it never fires inside one."""
+
+
+class RoundTripError(SimError, RuntimeError):
+    """The round-trip bench was given bad arguments, or a side of it did not answer in time."""
+
+
+@dataclass(frozen=True)
+class RoundTrips:
+    """Seconds per round trip: the station path and the paho echo baseline."""
+
+    station: list[float]
+    paho_echo: list[float]
+    """Raw paho and Mosquitto as they come: the baseline."""
+    paho_echo_nodelay: list[float]
+    """Raw paho with Nagle's algorithm off on every socket: the floor under both."""
+
+
+def measure_round_trips(rounds: int) -> RoundTrips:
+    """Time `rounds` event round trips through a real bridge, and as many paho echoes."""
+    if rounds < 1:
+        raise RoundTripError(f"rounds {rounds} is below 1; expected at least 1")
+    payload = _sample_payload()
+    with MosquittoBroker(extra_config=NODELAY_BROKER_CONFIG) as nodelay_broker:
+        floor = measure_paho_echo(nodelay_broker, payload, rounds, nodelay=True, warm_up=_WARM_UP)
+    with MosquittoBroker() as broker, tempfile.TemporaryDirectory(prefix="packline-rt-") as name:
+        folder = Path(name)
+        echoes = measure_paho_echo(broker, payload, rounds, nodelay=False, warm_up=_WARM_UP)
+        api_port = _write_bridge_files(folder, broker)
+        database_url = f"sqlite:///{folder / 'bridge.db'}"
+        _seed_bridge(database_url)
+        with _bridge_process(folder, api_port) as bridge:
+            station = asyncio.run(_station_round_trips(broker, folder, bridge, rounds))
+        _check_applied(database_url, _WARM_UP + rounds)
+    return RoundTrips(station=station, paho_echo=echoes, paho_echo_nodelay=floor)
+
+
+def _sample_payload() -> bytes:
+    """A station event's bytes, so the echo carries a payload of the same size."""
+    stamp = {"event_id": uuid4(), "seq": 1, "at": datetime.now(UTC)}
+    event = LinePicked.model_validate({**_pick_fields(), **stamp})
+    return prepare(_STATION, event).payload
+
+
+# --- the bridge: a real `packline bridge run` process ---------------------------------------
+
+
+def _write_bridge_files(folder: Path, broker: MosquittoBroker) -> int:
+    """bridge.toml and its token file; returns the API port the config names."""
+    api_port = free_port()
+    token = folder / "token"
+    token.write_text(f"{_TOKEN}\n", encoding="utf-8")
+    token.chmod(0o600)
+    (folder / "bridge.toml").write_text(
+        "[bridge]\n"
+        'instance = "bench"\n'
+        'database_url = "sqlite:///bridge.db"\n'
+        "[broker]\n"
+        f'url = "{broker.url}"\n'
+        "[http]\n"
+        f"port = {api_port}\n"
+        'token_file = "token"\n'
+        "[routing]\n"
+        f'stations = ["{_STATION.client_id}"]\n'
+        f'[stations."{_STATION.client_id}"]\n'
+        f'slots = {{ {_SKU} = "A1" }}\n',
+        encoding="utf-8",
+    )
+    return api_port
+
+
+def _seed_bridge(url: str) -> None:
+    """One order being picked at the bench station, its line open for picks and returns."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with session_factory(engine).begin() as session:
+            session.add_all(
+                [
+                    Account(id="A", name="Bench account"),
+                    Debtor(debtor_no="D1", name="Bench debtor", credit_line=None),
+                    Location(id="L1"),
+                    Product(sku=_SKU, gtin=_GTIN, pack_size=1, unit_price=Decimal(1)),
+                ]
+            )
+            session.flush()
+            session.add(StockItem(account_id="A", sku=_SKU, location_id="L1", on_hand=10))
+            session.add(_order_at_station())
+    finally:
+        engine.dispose()
+
+
+def _check_applied(url: str, events: int) -> None:
+    """The bridge's cursor for the station stands at the last event: each was committed."""
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            cursor = read_cursor(session, _STATION.client_id)
+    finally:
+        engine.dispose()
+    if cursor != events:
+        raise RoundTripError(
+            f"the bridge's cursor for {_STATION.client_id} is {cursor}; expected {events}, "
+            "one per event the station sent"
+        )
+
+
+def _order_at_station() -> SalesOrder:
+    return SalesOrder(
+        order_no=_ORDER,
+        account_id="A",
+        invoice_debtor_no="D1",
+        deliver_to_name="Bench",
+        deliver_to_line1="1 Bench Street",
+        deliver_to_city="Bristol",
+        deliver_to_postal_code="BS1 4DJ",
+        deliver_to_country="GB",
+        carrier="DPD",
+        state=OrderState.PICKING,
+        station_id=_STATION.client_id,
+        lines=[OrderLine(line_id="1", sku=_SKU, quantity=10, unit_price=Decimal(1))],
+    )
+
+
+@dataclass(frozen=True)
+class _Bridge:
+    process: subprocess.Popen[bytes]
+    log: Path
+    api_url: str
+
+    def failure(self, what: str) -> RoundTripError:
+        tail = self.log.read_text(encoding="utf-8", errors="replace")[-2000:]
+        return RoundTripError(f"{what}; the bridge process logged:\n{tail}")
+
+
+@contextlib.contextmanager
+def _bridge_process(folder: Path, api_port: int) -> Iterator[_Bridge]:
+    config = folder / "bridge.toml"
+    log = folder / "bridge.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    bridge = _Bridge(process, log, f"http://127.0.0.1:{api_port}")
+    try:
+        _wait_for_api(bridge)
+        yield bridge
+    finally:
+        _end(process)
+
+
+def _wait_for_api(bridge: _Bridge) -> None:
+    """Until the bridge answers its API: it has migrated and started its tasks.
+
+    The ingest consumer starts in the same task group and may subscribe a moment later; an
+    event sent before that is replayed by the station after `_ACK_STALL_S`, in the warm-up.
+    """
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    headers = {"Authorization": f"Bearer {_TOKEN}"}
+    while time.monotonic() < deadline:
+        if bridge.process.poll() is not None:
+            raise bridge.failure(f"the bridge exited with {bridge.process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{bridge.api_url}/orders", headers=headers, timeout=2).is_success:
+                return
+        time.sleep(0.1)
+    raise bridge.failure(f"the bridge did not serve its API within {_START_TIMEOUT_S:.0f} s")
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- the station: real outbox and uplink ----------------------------------------------------
+
+
+class _AckWatchedOutbox(Outbox):
+    """The station's outbox, noting when each ack that moved it forward had been applied."""
+
+    def __init__(self, db: TinyDB) -> None:
+        super().__init__(db)
+        self.moved = asyncio.Event()
+        self.acked_at: list[tuple[int, float]] = []
+
+    def acknowledge(self, highest_seq: int) -> int:
+        before = self.stats().acknowledged_seq
+        pruned = super().acknowledge(highest_seq)
+        if highest_seq > before:
+            self.acked_at.append((highest_seq, time.perf_counter()))
+            self.moved.set()
+        return pruned
+
+    async def until_acknowledged(self, seq: int) -> float:
+        """When the first ack covering `seq` had been applied here (perf_counter seconds)."""
+        async with asyncio.timeout(_ROUND_TIMEOUT_S):
+            while True:
+                self.moved.clear()
+                for acked, at in self.acked_at:
+                    if acked >= seq:
+                        return at
+                await self.moved.wait()
+
+
+def _pick_fields() -> dict[str, object]:
+    return {
+        "order_id": _ORDER,
+        "line_id": "1",
+        "sku": _SKU,
+        "gtin": _GTIN,
+        "slot": "A1",
+        "quantity": 1,
+    }
+
+
+def _return_fields() -> dict[str, object]:
+    fields = _pick_fields()
+    del fields["gtin"]
+    return fields
+
+
+async def _noop(_message: object) -> None:
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _station(
+    broker: MosquittoBroker, folder: Path
+) -> AsyncIterator[tuple[Uplink, _AckWatchedOutbox]]:
+    db = TinyDB(folder / "station.json", storage=JournalStorage)
+    outbox = _AckWatchedOutbox(db)
+    settings = BrokerSettings(url=broker.url, ack_stall_s=_ACK_STALL_S)
+    try:
+        with DurableCounter(folder / "bd_seq") as counter:
+            uplink = Uplink(
+                _STATION,
+                settings,
+                outbox,
+                counter,
+                birth=lambda: BirthInfo(software_version="bench", config_version=0),
+                on_message=_noop,
+                rng=random.Random(0),
+            )
+            running = asyncio.create_task(uplink.run())
+            try:
+                yield uplink, outbox
+            finally:
+                await uplink.stop()
+                await running
+    finally:
+        db.close()
+
+
+async def _station_round_trips(
+    broker: MosquittoBroker, folder: Path, bridge: _Bridge, rounds: int
+) -> list[float]:
+    async with _station(broker, folder) as (uplink, outbox):
+        samples: list[float] = []
+        for number in range(_WARM_UP + rounds):
+            if bridge.process.poll() is not None:
+                raise bridge.failure(f"the bridge exited with {bridge.process.returncode}")
+            started = time.perf_counter()
+            event: StationEvent
+            if number % 2:
+                event = outbox.append(LineReturned, **_return_fields())
+            else:
+                event = outbox.append(LinePicked, **_pick_fields())
+            uplink.notify_appended()
+            try:
+                acked = await outbox.until_acknowledged(event.seq)
+            except TimeoutError:
+                raise bridge.failure(
+                    f"seq {event.seq} was not acknowledged within {_ROUND_TIMEOUT_S:.0f} s"
+                ) from None
+            samples.append(acked - started)
+    return samples[_WARM_UP:]

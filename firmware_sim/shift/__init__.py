@@ -1,0 +1,1 @@
+"""The whole-shift demo: its data, its processes, its faults and its books."""

@@ -1,0 +1,158 @@
+"""The shift's site on this machine: its directory, its config files and its processes.
+
+Everything binds to loopback and lives in one temporary directory: the bridge's SQLite
+database (unless `--db` names PostgreSQL), its token and Sage files (mode 0600, as in
+production), and each station's state directory and station.toml. The configs are written with
+the same keys an operator writes, and read back by the same validating loaders.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from cloud_bridge.sage.tokens import OAuthTokens, TokenStore
+from edge.contract import StationId
+from firmware_sim.ports import free_port
+from firmware_sim.sage import SageSandbox
+from firmware_sim.shift.processes import ChildProcess
+from firmware_sim.sim_station import sim_station_document
+
+__all__ = ["BridgeSite", "StationSite", "write_secret"]
+
+
+def write_secret(path: Path, text: str) -> Path:
+    """A file only its owner can read, as the bridge insists for secrets."""
+    path.write_text(text + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+@dataclass
+class BridgeSite:
+    """The bridge's files and process."""
+
+    directory: Path
+    database_url: str
+    http_port: int
+    token: str
+    process: ChildProcess
+
+    @classmethod
+    def create(
+        cls,
+        directory: Path,
+        *,
+        database_url: str | None,
+        broker_url: str,
+        stations: dict[str, dict[str, str]],
+        sandbox_url: str,
+        sandbox: SageSandbox,
+    ) -> BridgeSite:
+        """Write bridge.toml (with Sage pointing at the sandbox) and prepare the process."""
+        directory.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(24)
+        write_secret(directory / "http-token", token)
+        write_secret(directory / "sage-client-secret", "sandbox-secret")
+        pair = sandbox.login()
+        now = sandbox.clock()
+        TokenStore(directory / "sage-test-tokens.json").save(
+            OAuthTokens(
+                access_token=pair.access_token,
+                refresh_token=pair.refresh_token,
+                access_expires_at=now + timedelta(seconds=pair.expires_in),
+                refresh_expires_at=now + timedelta(seconds=pair.refresh_token_expires_in),
+            )
+        )
+        url = database_url or f"sqlite:///{directory / 'bridge.db'}"
+        http_port = free_port()
+        document: dict[str, Any] = {
+            "bridge": {"instance": "shift", "database_url": url, "cycle_seconds": 1.0},
+            "broker": {"url": broker_url, "backoff_initial_s": 0.2, "backoff_max_s": 1.0},
+            "http": {"host": "127.0.0.1", "port": http_port, "token_file": "http-token"},
+            "routing": {"mode": "round_robin", "stations": sorted(stations)},
+            "stations": {station: {"slots": slots} for station, slots in stations.items()},
+            "sage": {
+                "environment": "test",
+                "client_id": "packline-shift",
+                "client_secret_file": "sage-client-secret",
+                "base_url": f"{sandbox_url}/v3.1",
+                "token_url": f"{sandbox_url}/oauth/token",
+                "requests_per_minute": 0,
+                "retry_initial_seconds": 0.5,
+                "retry_max_seconds": 3.0,
+                "timeout_seconds": 5,
+                "test": {
+                    "business_id": sandbox.business_id("test"),
+                    "token_file": "sage-test-tokens.json",
+                },
+                "live": {
+                    "business_id": sandbox.business_id("live"),
+                    "token_file": "sage-live-tokens.json",
+                },
+                "posting": {"interval_minutes": 0},
+            },
+        }
+        config = directory / "bridge.toml"
+        config.write_bytes(tomli_w.dumps(document).encode())
+        process = ChildProcess(
+            "bridge", ["bridge", "run", "--config", str(config)], directory / "bridge.log"
+        )
+        return cls(directory, url, http_port, token, process)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@dataclass
+class StationSite:
+    """One station's files and process."""
+
+    station_id: StationId
+    state_dir: Path
+    process: ChildProcess
+
+    @classmethod
+    def create(cls, directory: Path, station_id: StationId, broker_url: str) -> StationSite:
+        state_dir = directory / station_id.client_id
+        state_dir.mkdir(parents=True, exist_ok=True)
+        document = sim_station_document(
+            station_id,
+            broker_url=broker_url,
+            printer_port=free_port(),
+            state_dir=state_dir,
+        )
+        document["broker"]["keepalive_s"] = 5
+        config = state_dir / "station.toml"
+        config.write_bytes(tomli_w.dumps(document).encode())
+        process = ChildProcess(
+            station_id.client_id,
+            ["station", "run", "--config", str(config), "--sim"],
+            state_dir / "station.log",
+        )
+        return cls(station_id, state_dir, process)
+
+    @property
+    def name(self) -> str:
+        return self.station_id.client_id
+
+    def control_port(self) -> int | None:
+        """The running rig's control port, if its process has written it."""
+        try:
+            return int((self.state_dir / "sim-control.port").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    async def restart(self) -> None:
+        """SIGKILL and start again: the control port file is removed first, so nobody reads
+        the dead process's port."""
+        await self.process.kill()
+        (self.state_dir / "sim-control.port").unlink(missing_ok=True)
+        await self.process.start()

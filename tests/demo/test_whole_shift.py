@@ -1,0 +1,98 @@
+"""`packline demo`: the system's end-to-end test, a whole shift under every kind of fault.
+
+Real processes throughout: Mosquitto, the bridge, two stations on the simulated rig, the Sage
+sandbox, and packers that make mistakes. The demo reads its figures from each system's own
+records and exits non-zero if any invariant fails; this test checks the same figures again from
+the JSON line, so a demo that stopped checking could not pass.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REQUIRED_KEYS = {
+    "orders",
+    "shipped",
+    "partially_shipped",
+    "cancelled",
+    "credit_held",
+    "prepayment_held",
+    "shipments",
+    "labels_printed",
+    "events_sent",
+    "events_applied",
+    "duplicate_effects",
+    "lost_events",
+    "sage_invoices",
+    "sage_credit_notes",
+    "sage_duplicates",
+    "reconcile_differences",
+    "seconds",
+}
+
+
+@pytest.mark.timeout(900)
+def test_a_shift_of_60_orders_on_2_stations_with_all_chaos_keeps_the_books_straight(
+    tmp_path: Path,
+) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "demo",
+            "--orders",
+            "60",
+            "--stations",
+            "2",
+            "--json",
+            "--chaos",
+            "all",
+            "--work-dir",
+            str(tmp_path / "shift"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=880,
+        check=False,
+    )
+    lines = completed.stdout.strip().splitlines()
+    assert lines, completed.stderr[-3000:]
+    figures = json.loads(lines[-1])
+    assert completed.returncode == 0, (completed.stdout[-3000:], completed.stderr[-3000:])
+
+    assert set(figures) >= REQUIRED_KEYS
+    assert figures["orders"] == 60
+    ended = sum(
+        figures[state]
+        for state in ("shipped", "partially_shipped", "cancelled", "credit_held", "prepayment_held")
+    )
+    assert ended == figures["orders"]
+    assert figures["sage_invoices"] == figures["shipments"] > 0
+    assert figures["labels_printed"] == figures["shipments"]
+    assert figures["events_applied"] == figures["events_sent"] > 0
+    for must_be_zero in ("duplicate_effects", "lost_events", "sage_duplicates"):
+        assert figures[must_be_zero] == 0, must_be_zero
+    assert figures["reconcile_differences"] == 0
+    assert figures["credit_held"] > 0
+    assert figures["prepayment_held"] > 0
+    assert figures["sage_credit_notes"] >= 1
+    assert sum(figures["faults"].values()) > 0
+
+
+def test_an_unknown_chaos_fault_is_refused_naming_the_known_ones() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "demo", "--chaos", "meteor-strike"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "meteor-strike" in completed.stderr
+    assert "broker-restart" in completed.stderr
