@@ -4,11 +4,13 @@ The publisher sends a payload at QoS 1 to the echo, a paho client in a process o
 the bridge is), which publishes it straight back at QoS 1: two trips through the broker, the
 same as a station event and the bridge's ack, with no storage or decoding on either side.
 
-`nodelay` turns Nagle's algorithm off on both clients' sockets; the broker needs
-`NODELAY_BROKER_CONFIG` for its own side. Neither paho nor Mosquitto does this by default, and
-on Linux a small packet held back by Nagle behind an unacknowledged one waits for the peer's
-delayed ACK (about 40 ms). A request-and-reply exchange meets that once per hop, so the echo
-with defaults measures mostly those timers; the `nodelay` figure is the floor underneath.
+`nodelay` turns Nagle's algorithm off on both clients' sockets with the socket options the
+station's and the bridge's clients use (`NO_DELAY`), so the echo compares like for like with
+them. The broker's side is its own setting: the rig's Mosquitto sets `set_tcp_nodelay true`,
+and `NODELAY_BROKER_CONFIG` states it explicitly for a broker that must be Nagle-free whatever
+the rig's default. With Nagle on at either end, a small packet held back behind an
+unacknowledged one waits for the peer's delayed ACK (about 40 ms on Linux), once per hop of a
+request and reply, and the echo then measures mostly those timers.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from collections.abc import Iterator
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.station.uplink import NO_DELAY
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.errors import SimError
 
 __all__ = ["NODELAY_BROKER_CONFIG", "EchoError", "measure_paho_echo"]
 
 NODELAY_BROKER_CONFIG = "set_tcp_nodelay true\n"
-"""Mosquitto listener setting that turns Nagle's algorithm off on the broker's sockets."""
+"""Mosquitto setting that turns Nagle's algorithm off on the broker's sockets (the rig's
+default; repeating it keeps a floor measurement independent of that default)."""
 
 _ECHO_IN = "packline-bench/echo/in"
 _ECHO_OUT = "packline-bench/echo/out"
@@ -77,7 +81,14 @@ def _connected(host: str, port: int, *, nodelay: bool) -> paho.Client:
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
     client.connect(host, port)
     if nodelay:
-        client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
+        connected = client.socket()
+        if not isinstance(connected, socket.socket):
+            raise EchoError(
+                f"paho gave {type(connected).__name__} after connecting to {host}:{port}; "
+                "expected a plain TCP socket"
+            )
+        for option in NO_DELAY:
+            connected.setsockopt(*option)
     return client
 
 

@@ -9,11 +9,13 @@ ack, so every sample is a latency rather than a share of a throughput.
 
 The baseline is raw paho on the same broker (`firmware_sim.bench_echo`): a payload of the same
 size published at QoS 1 and echoed back at QoS 1 by a client in its own process, the same two
-trips through the broker as the event and its ack with none of the work in between. It runs
-first, on the quiet broker, so any drift between the two runs counts against the station path.
-A second echo, on a broker of its own with Nagle's algorithm off everywhere, gives the floor: the
-station, the bridge and the broker as configured all leave Nagle on, and each hop of a
-request-and-reply then waits for a delayed ACK.
+trips through the broker as the event and its ack with none of the work in between. Like the
+station's and the bridge's clients, both paho clients turn Nagle's algorithm off, and the rig's
+broker does too, so the two compare like for like. The baseline runs first, on the quiet
+broker, so any drift between the two runs counts against the station path. A second echo, on a
+broker of its own told explicitly to turn Nagle off, is the floor: the echo on the station's
+broker should equal it, and a ratio well above 1 would mean a socket on the path has Nagle on
+again, each hop of a request and reply then waiting for a delayed ACK.
 """
 
 from __future__ import annotations
@@ -83,9 +85,11 @@ class RoundTrips:
 
     station: list[float]
     paho_echo: list[float]
-    """Raw paho and Mosquitto as they come: the baseline."""
+    """Raw paho on the station's broker, Nagle off as the station and bridge have it: the
+    baseline."""
     paho_echo_nodelay: list[float]
-    """Raw paho with Nagle's algorithm off on every socket: the floor under both."""
+    """Raw paho on a broker of its own told to turn Nagle off, and Nagle off on both clients:
+    the floor, which the baseline should equal."""
 
 
 def measure_round_trips(rounds: int) -> RoundTrips:
@@ -97,7 +101,7 @@ def measure_round_trips(rounds: int) -> RoundTrips:
         floor = measure_paho_echo(nodelay_broker, payload, rounds, nodelay=True, warm_up=_WARM_UP)
     with MosquittoBroker() as broker, tempfile.TemporaryDirectory(prefix="packline-rt-") as name:
         folder = Path(name)
-        echoes = measure_paho_echo(broker, payload, rounds, nodelay=False, warm_up=_WARM_UP)
+        echoes = measure_paho_echo(broker, payload, rounds, nodelay=True, warm_up=_WARM_UP)
         api_port = _write_bridge_files(folder, broker)
         database_url = f"sqlite:///{folder / 'bridge.db'}"
         _seed_bridge(database_url)
