@@ -134,15 +134,16 @@ def run_shift(options: ShiftOptions, console: Console | None = None) -> int:
         books = asyncio.run(_shift(floor))
     _print_summary(out, books, options)
     broken = books.broken_invariants()
-    if options.as_json:
-        print(json.dumps(books.as_json(), sort_keys=True), flush=True)
     if broken:
         out.print("[bold red]Invariants broken:[/]")
         for line in broken:
             out.print(f"  - {line}")
-        return 1
-    out.print("[bold green]Every invariant holds.[/]")
-    return 0
+    else:
+        out.print("[bold green]Every invariant holds.[/]")
+    if options.as_json:
+        out.file.flush()
+        print(json.dumps(books.as_json(), sort_keys=True), flush=True)
+    return 1 if broken else 0
 
 
 @dataclass
