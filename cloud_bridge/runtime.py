@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from cloud_bridge.config import BridgeConfig
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.db.models import OrderState, SalesOrder
+from cloud_bridge.fleet.inventory import record_message
 from cloud_bridge.ingest.consumer import ConsumerSettings, IngestConsumer
 from cloud_bridge.ingest.sequencer import IngestResult
 from cloud_bridge.routing import StationRouter
@@ -40,6 +41,7 @@ from edge.contract import (
     StationDeath,
     StationEvent,
     StationId,
+    StationStatus,
     TopicKind,
     decode,
     prepare,
@@ -219,6 +221,7 @@ class Bridge:
                     socket_options=NO_DELAY,
                 ) as client:
                     await client.subscribe(subscription_for_all_stations(TopicKind.STATE), qos=1)
+                    await client.subscribe(subscription_for_all_stations(TopicKind.STATUS), qos=1)
                     self._client = client
                     log.info("bridge %s connected to %s", self.config.bridge.instance, settings.url)
                     backoff.reset()
@@ -240,8 +243,20 @@ class Bridge:
             return
         state = decoded.message
         station = decoded.address.station_id.client_id
+        if isinstance(state, StationBirth | StationDeath | StationStatus):
+            await asyncio.to_thread(self._record_fleet, decoded.address.station_id, state)
         if isinstance(state, StationBirth | StationDeath):
             await self._on_presence(station, state)
+
+    def _record_fleet(
+        self, station_id: StationId, message: StationBirth | StationDeath | StationStatus
+    ) -> None:
+        """Keep the fleet inventory; a database hiccup here must not stop presence or work."""
+        try:
+            with self.sessions.begin() as session:
+                record_message(session, station_id, message)
+        except Exception:
+            log.exception("fleet inventory: %s from %s not recorded", message.type, station_id)
 
     async def _on_presence(self, station: str, state: StationState) -> None:
         current = self.presence.get(station)

@@ -215,6 +215,12 @@ def _add_sage(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_sage_commands(subparsers)
 
 
+def _add_fleet(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from cloud_bridge.fleet.cli import add_fleet_commands
+
+    add_fleet_commands(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -226,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bridge(subparsers)
     _add_sim(subparsers)
     _add_sage(subparsers)
+    _add_fleet(subparsers)
     _add_bench(subparsers)
     return parser
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from cloud_bridge.db.accounts import Account, AccountLink
 from cloud_bridge.db.base import Base
 from cloud_bridge.db.credit import Debtor, Payment
+from cloud_bridge.db.fleet import FleetStation
 from cloud_bridge.db.ingest import AppliedEvent, StationCursor
 from cloud_bridge.db.ledger import ACTIVE_ALLOCATIONS_INDEX, Allocation, AllocationState
 from cloud_bridge.db.orders import LinePolicy, OrderLine, OrderState, OrderType, SalesOrder
@@ -39,6 +40,7 @@ __all__ = [
     "Base",
     "Debtor",
     "ErrorReport",
+    "FleetStation",
     "LinePolicy",
     "Location",
     "OrderLine",

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from tinydb import TinyDB
 
-from cloud_bridge.db.models import AppliedEvent, OrderState, SalesOrder, Shipment
+from cloud_bridge.db.models import AppliedEvent, FleetStation, OrderState, SalesOrder, Shipment
 from edge.station.outbox import Outbox
 from edge.station.storage import JournalStorage
 from firmware_sim.sage import SageSandbox
@@ -56,6 +56,8 @@ class ShiftBooks:
     sage_duplicates: int = 0
     reconcile_differences: int = 0
     seconds: float = 0.0
+    fleet_stations: int = 0
+    """Stations in the bridge's fleet inventory with the software version they reported."""
     faults: dict[str, int] = field(default_factory=dict)
     reconcile_lines: list[str] = field(default_factory=list)
     not_as_expected: list[str] = field(default_factory=list)
@@ -157,6 +159,11 @@ def read_books(
                 select(AppliedEvent.type, func.count()).group_by(AppliedEvent.type)
             ).all()
         )
+        books.fleet_stations = connection.execute(
+            select(func.count())
+            .select_from(FleetStation)
+            .where(FleetStation.software_version.is_not(None))
+        ).scalar_one()
     books.shipments = len(labels)
     books.duplicate_effects = _duplicates(labels)
     books.labels_printed = by_type.get("label_printed", 0)

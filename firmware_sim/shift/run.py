@@ -80,7 +80,9 @@ class ShiftOptions:
         """How long the shift may take before it is called stuck."""
         if self.time_limit_s is not None:
             return self.time_limit_s
-        return 120.0 + self.orders * 6.0 / max(self.stations, 1) + (240 if self.chaos else 0)
+        # A packer takes about 5 to 8 s an order (lights blink, so each look lasts 0.65 s);
+        # twice that, plus the auto queue's one-minute retry of paid prepayment orders.
+        return 180.0 + self.orders * 15.0 / max(self.stations, 1) + (300 if self.chaos else 0)
 
 
 @dataclass

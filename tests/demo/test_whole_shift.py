@@ -36,7 +36,7 @@ REQUIRED_KEYS = {
 }
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_a_shift_of_60_orders_on_2_stations_with_all_chaos_keeps_the_books_straight(
     tmp_path: Path,
 ) -> None:
@@ -58,7 +58,7 @@ def test_a_shift_of_60_orders_on_2_stations_with_all_chaos_keeps_the_books_strai
         ],
         capture_output=True,
         text=True,
-        timeout=880,
+        timeout=1450,
         check=False,
     )
     lines = completed.stdout.strip().splitlines()
@@ -83,6 +83,7 @@ def test_a_shift_of_60_orders_on_2_stations_with_all_chaos_keeps_the_books_strai
     assert figures["prepayment_held"] > 0
     assert figures["sage_credit_notes"] >= 1
     assert sum(figures["faults"].values()) > 0
+    assert figures["fleet_stations"] == 2, "the bridge's fleet inventory should list both"
 
 
 def test_an_unknown_chaos_fault_is_refused_naming_the_known_ones() -> None:
