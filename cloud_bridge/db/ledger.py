@@ -66,6 +66,30 @@ class Allocation(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    def end_units(self, units: int, state: AllocationState, now: datetime) -> Allocation | None:
+        """End ``units`` of this active row in ``state``: the whole row, or a split-off part.
+
+        Returns the new row for the ended part when only part ends (the caller adds it to the
+        session); this row keeps the rest, still active. The ledger keeps one row per fate.
+        """
+        if units >= self.quantity:
+            self.state = state
+            self.released_at = now
+            return None
+        self.quantity -= units
+        return Allocation(
+            order_no=self.order_no,
+            line_id=self.line_id,
+            sku=self.sku,
+            from_account_id=self.from_account_id,
+            quantity=units,
+            borrowed=self.borrowed,
+            state=state,
+            created_at=self.created_at,
+            released_at=now,
+        )
+
     """When the allocation stopped being active, by release or by shipping."""
 
     __table_args__ = (

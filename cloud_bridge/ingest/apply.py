@@ -240,24 +240,9 @@ def _split_off(
     session: Session, row: Allocation, units: int, state: AllocationState, now: datetime
 ) -> None:
     """End ``units`` of an active row: the whole row, or a new row split off for that part."""
-    if units >= row.quantity:
-        row.state = state
-        row.released_at = now
-        return
-    row.quantity -= units
-    session.add(
-        Allocation(
-            order_no=row.order_no,
-            line_id=row.line_id,
-            sku=row.sku,
-            from_account_id=row.from_account_id,
-            quantity=units,
-            borrowed=row.borrowed,
-            state=state,
-            created_at=row.created_at,
-            released_at=now,
-        )
-    )
+    part = row.end_units(units, state, now)
+    if part is not None:
+        session.add(part)
 
 
 def _consume(session: Session, line: OrderLine, units: int, now: datetime) -> dict[str, int]:

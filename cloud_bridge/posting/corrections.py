@@ -424,24 +424,9 @@ def _move_stock(session: Session, order: SalesOrder, plan: _StockPlan, now: date
 
 def _consume(session: Session, row: Allocation, part: int, now: datetime) -> None:
     """Mark ``part`` units of an active allocation shipped, splitting the row if needed."""
-    if part >= row.quantity:
-        row.state = AllocationState.CONSUMED
-        row.released_at = now
-        return
-    row.quantity -= part
-    session.add(
-        Allocation(
-            order_no=row.order_no,
-            line_id=row.line_id,
-            sku=row.sku,
-            from_account_id=row.from_account_id,
-            quantity=part,
-            borrowed=row.borrowed,
-            state=AllocationState.CONSUMED,
-            created_at=row.created_at,
-            released_at=now,
-        )
-    )
+    ended = row.end_units(part, AllocationState.CONSUMED, now)
+    if ended is not None:
+        session.add(ended)
 
 
 def _return_location(session: Session, account_id: str) -> str | None:

@@ -146,26 +146,11 @@ def _release_units(
     for row in rows:
         if units <= 0:
             break
-        if row.quantity <= units:
-            units -= row.quantity
-            row.state = AllocationState.RELEASED
-            row.released_at = now
-            continue
-        row.quantity -= units
-        session.add(
-            Allocation(
-                order_no=row.order_no,
-                line_id=row.line_id,
-                sku=row.sku,
-                from_account_id=row.from_account_id,
-                quantity=units,
-                borrowed=row.borrowed,
-                state=AllocationState.RELEASED,
-                created_at=row.created_at,
-                released_at=now,
-            )
-        )
-        units = 0
+        part = min(units, row.quantity)
+        ended = row.end_units(part, AllocationState.RELEASED, now)
+        if ended is not None:
+            session.add(ended)
+        units -= part
 
 
 def change_line_quantity(
