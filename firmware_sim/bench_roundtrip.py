@@ -31,7 +31,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from uuid import uuid4
 
@@ -39,16 +38,7 @@ import httpx
 from tinydb import TinyDB
 
 from cloud_bridge.db import make_engine, session_factory, upgrade
-from cloud_bridge.db.models import (
-    Account,
-    Debtor,
-    Location,
-    OrderLine,
-    OrderState,
-    Product,
-    SalesOrder,
-    StockItem,
-)
+from cloud_bridge.ingest.bench import seed_order_at_station
 from cloud_bridge.ingest.sequencer import read_cursor
 from edge.contract import LinePicked, LineReturned, StationEvent, StationId, prepare
 from edge.station.counters import DurableCounter
@@ -150,18 +140,7 @@ def _seed_bridge(url: str) -> None:
     engine = make_engine(url)
     try:
         upgrade(engine)
-        with session_factory(engine).begin() as session:
-            session.add_all(
-                [
-                    Account(id="A", name="Bench account"),
-                    Debtor(debtor_no="D1", name="Bench debtor", credit_line=None),
-                    Location(id="L1"),
-                    Product(sku=_SKU, gtin=_GTIN, pack_size=1, unit_price=Decimal(1)),
-                ]
-            )
-            session.flush()
-            session.add(StockItem(account_id="A", sku=_SKU, location_id="L1", on_hand=10))
-            session.add(_order_at_station())
+        seed_order_at_station(engine, station_id=_STATION, order_no=_ORDER, sku=_SKU, gtin=_GTIN)
     finally:
         engine.dispose()
 
@@ -179,23 +158,6 @@ def _check_applied(url: str, events: int) -> None:
             f"the bridge's cursor for {_STATION.client_id} is {cursor}; expected {events}, "
             "one per event the station sent"
         )
-
-
-def _order_at_station() -> SalesOrder:
-    return SalesOrder(
-        order_no=_ORDER,
-        account_id="A",
-        invoice_debtor_no="D1",
-        deliver_to_name="Bench",
-        deliver_to_line1="1 Bench Street",
-        deliver_to_city="Bristol",
-        deliver_to_postal_code="BS1 4DJ",
-        deliver_to_country="GB",
-        carrier="DPD",
-        state=OrderState.PICKING,
-        station_id=_STATION.client_id,
-        lines=[OrderLine(line_id="1", sku=_SKU, quantity=10, unit_price=Decimal(1))],
-    )
 
 
 @dataclass(frozen=True)

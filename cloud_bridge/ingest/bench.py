@@ -48,7 +48,7 @@ from edge.contract import (
 )
 from firmware_sim.broker import MosquittoBroker
 
-__all__ = ["measure_ingest"]
+__all__ = ["measure_ingest", "seed_order_at_station"]
 
 _STATION = StationId(site="bench", station="st01")
 _ORDER = "SO-BENCH"
@@ -72,7 +72,9 @@ def measure_ingest(events: int) -> tuple[float, float]:
         engine = make_engine(f"sqlite:///{Path(directory) / 'bridge.db'}")
         try:
             upgrade(engine)
-            _seed(engine)
+            seed_order_at_station(
+                engine, station_id=_STATION, order_no=_ORDER, sku="SKU-1", gtin=_GTIN
+            )
             ingested = asyncio.run(_ingest_rate(engine, broker, events))
         finally:
             engine.dispose()
@@ -84,21 +86,27 @@ def _limit_s(events: int) -> float:
     return max(_MIN_LIMIT_S, events * _SECONDS_PER_EVENT_LIMIT)
 
 
-def _seed(engine: Engine) -> None:
+def seed_order_at_station(
+    engine: Engine, *, station_id: StationId, order_no: str, sku: str, gtin: str
+) -> None:
+    """One order being picked at `station_id`: a 10-unit line of `sku`, with 10 on hand.
+
+    The world every bench that streams picks and returns at the bridge starts from.
+    """
     with session_factory(engine).begin() as session:
         session.add_all(
             [
                 Account(id="A", name="Bench account"),
                 Debtor(debtor_no="D1", name="Bench debtor", credit_line=None),
                 Location(id="L1"),
-                Product(sku="SKU-1", gtin=_GTIN, pack_size=1, unit_price=Decimal(1)),
+                Product(sku=sku, gtin=gtin, pack_size=1, unit_price=Decimal(1)),
             ]
         )
         session.flush()
-        session.add(StockItem(account_id="A", sku="SKU-1", location_id="L1", on_hand=10))
+        session.add(StockItem(account_id="A", sku=sku, location_id="L1", on_hand=10))
         session.add(
             SalesOrder(
-                order_no=_ORDER,
+                order_no=order_no,
                 account_id="A",
                 invoice_debtor_no="D1",
                 deliver_to_name="Bench",
@@ -108,8 +116,8 @@ def _seed(engine: Engine) -> None:
                 deliver_to_country="GB",
                 carrier="DPD",
                 state=OrderState.PICKING,
-                station_id=_STATION.client_id,
-                lines=[OrderLine(line_id="1", sku="SKU-1", quantity=10, unit_price=Decimal(1))],
+                station_id=station_id.client_id,
+                lines=[OrderLine(line_id="1", sku=sku, quantity=10, unit_price=Decimal(1))],
             )
         )
 
