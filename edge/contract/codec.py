@@ -54,7 +54,10 @@ MESSAGE_TYPES: Mapping[TopicKind, Mapping[str, type[m.WireMessage]]] = MappingPr
         TopicKind.ALLOCATION: _types_of(m.AllocationMessage),
         TopicKind.COMMAND: _types_of(m.CommandMessage),
         TopicKind.CONFIG: {"config_desired": m.ConfigDesired},
-        TopicKind.UPDATE: {"update_offered": m.UpdateOffered},
+        TopicKind.UPDATE: _types_of(m.UpdateMessage),
+        TopicKind.FLEET: {"fleet_report": m.FleetReport},
+        TopicKind.FETCH: {"fetch_request": m.FetchRequest},
+        TopicKind.BLOB: _types_of(m.BlobMessage),
     }
 )
 """For each topic kind, the message types it carries, by their ``type`` value."""

@@ -14,11 +14,13 @@ from typing import Annotated, Final, Literal, Self
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
     StrictBool,
+    StrictInt,
     StrictStr,
     model_validator,
 )
@@ -38,16 +40,25 @@ from edge.contract.fields import (
 )
 
 __all__ = [
+    "FETCH_PATH_PATTERN",
+    "MAX_CHUNK_BYTES",
+    "MAX_FETCH_WINDOW",
     "SCHEMA_VERSION",
     "Ack",
     "AllocationMessage",
+    "BlobMessage",
     "BridgeCommand",
     "CommandMessage",
     "ConfigDesired",
+    "ConfigReport",
     "Delivery",
     "DeviceInfo",
     "DeviceKind",
     "DeviceStatus",
+    "FetchChunk",
+    "FetchRefused",
+    "FetchRequest",
+    "FleetReport",
     "IdentifyStation",
     "LabelPrinted",
     "LabelReprinted",
@@ -60,6 +71,8 @@ __all__ = [
     "OrderCompleted",
     "OrderLine",
     "OrderScanned",
+    "ReleaseTarget",
+    "RepositoryPath",
     "ReprintLabel",
     "RequestRebirth",
     "ShipTo",
@@ -73,7 +86,13 @@ __all__ = [
     "StationInventory",
     "StationStateMessage",
     "StationStatus",
+    "UpdateMessage",
     "UpdateOffered",
+    "UpdateRefusal",
+    "UpdateReport",
+    "UpdateRevert",
+    "UpdateState",
+    "UpdateWithdrawn",
     "WireMessage",
 ]
 
@@ -250,6 +269,8 @@ class StationBirth(WireMessage):
     """SHA-256 of the station.toml the station runs, so drift is visible without reading it."""
     outbox_depth: Annotated[int, Field(ge=0)] = 0
     """Events written but not yet acknowledged; the bridge expects that many to be replayed."""
+    update_state: UpdateState | None = None
+    """Where the updater is at this birth (``trial`` while a new version proves itself)."""
 
     @property
     def online(self) -> bool:
@@ -446,11 +467,77 @@ CommandMessage = Annotated[
 ]
 
 
-# --- bridge -> station: fleet (kinds "config", "update") --------------------------------------
+# --- fleet (kinds "config", "update", "fleet", "fetch", "blob") --------------------------------
+
+MAX_CHUNK_BYTES: Final = 32 * 1024
+"""The most file bytes one `FetchChunk` carries; base64 and JSON keep it under 64 KiB."""
+
+MAX_FETCH_WINDOW: Final = 4 * 2**20
+"""The most bytes one `FetchRequest` asks for; the bridge answers with several chunks."""
+
+FETCH_PATH_PATTERN: Final = r"^(metadata|targets)/[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$"
+"""A repository file: under metadata/ or targets/, no empty, absolute or parent levels."""
+
+
+def _no_dot_levels(path: str) -> str:
+    if any(level in {".", ".."} for level in path.split("/")):
+        raise ValueError(f"path {path!r} has a '.' or '..' level; repository paths stay inside")
+    return path
+
+
+RepositoryPath = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=256, pattern=FETCH_PATH_PATTERN),
+    AfterValidator(_no_dot_levels),
+]
+"""A file of the bridge's release repository, as the TUF fetcher asks for it."""
+
+ReleaseTarget = Annotated[
+    StrictStr,
+    Field(max_length=256, pattern=r"^releases/[A-Za-z0-9_+-][A-Za-z0-9_.+-]*/release\.json$"),
+    AfterValidator(_no_dot_levels),
+]
+"""The TUF target path of a release's manifest: ``releases/<version>/release.json``."""
+
+UpdateState = Literal[
+    "idle",
+    "downloading",
+    "installing",
+    "switching",
+    "trial",
+    "committed",
+    "rolling_back",
+    "rolled_back",
+    "refused",
+    "failed",
+]
+"""Where a station's updater is; every state is safe to be cut off in (see docs/fleet.md)."""
+
+UpdateRefusal = Literal[
+    "unsigned",
+    "bad_signature",
+    "tampered",
+    "rollback",
+    "freeze",
+    "path_escape",
+    "oversize",
+    "not_found",
+    "download_failed",
+    "install_failed",
+    "health_gate",
+    "crash_loop",
+    "no_previous",
+    "not_updatable",
+]
+"""Why an update was refused or rolled back, by name, so the fleet view can count them."""
 
 
 class ConfigDesired(WireMessage):
-    """The configuration the station should run; it validates ``settings`` with its own models."""
+    """The configuration the station should run (retained on its `config` topic).
+
+    ``settings`` overlays the station's own station.toml, section by section; the station
+    validates the result with the same models as station.toml and refuses it with the reason.
+    """
 
     type: Literal["config_desired"] = "config_desired"
     version: Annotated[int, Field(ge=1)]
@@ -459,14 +546,105 @@ class ConfigDesired(WireMessage):
 
 
 class UpdateOffered(WireMessage):
-    """A software release the station should install once the signature checks out."""
+    """A rollout asks the station to install a release (retained on its `update` topic).
+
+    Nothing here is trusted: the station fetches and verifies the release through TUF metadata
+    signed by the release keys, so the offer only names what to look for.
+    """
 
     type: Literal["update_offered"] = "update_offered"
+    rollout_id: Name
     version: Version
+    target: ReleaseTarget
+    """The TUF target path of the release's manifest, e.g. ``releases/0.2.0/release.json``."""
     at: UtcDatetime
-    url: Annotated[str, Field(pattern=r"^https://[^\s]+$", max_length=2048)]
-    sha256: Sha256Hex
-    size_bytes: Annotated[int, Field(gt=0)]
-    signature: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{86}==$")]
-    """Ed25519 signature (base64) over the release manifest; verified by the updater."""
-    allow_downgrade: StrictBool = False
+    health_deadline_s: Annotated[int, Field(ge=5, le=3600)] = 120
+    """How long the new version has, after its restart, to pass its health gate."""
+
+
+class UpdateWithdrawn(WireMessage):
+    """The rollout no longer asks for anything (paused or aborted); replaces a retained offer."""
+
+    type: Literal["update_withdrawn"] = "update_withdrawn"
+    rollout_id: Name
+    at: UtcDatetime
+    reason: Text
+
+
+class UpdateRevert(WireMessage):
+    """The operator rolls the station back to the version it ran before ``from_version``."""
+
+    type: Literal["update_revert"] = "update_revert"
+    rollout_id: Name
+    from_version: Version
+    at: UtcDatetime
+
+
+UpdateMessage = Annotated[
+    UpdateOffered | UpdateWithdrawn | UpdateRevert, Field(discriminator="type")
+]
+
+
+class ConfigReport(_Part):
+    """The configuration the station runs, and the last one it refused (with the reason)."""
+
+    applied_version: Annotated[int, Field(ge=0)]
+    refused_version: Annotated[int, Field(ge=1)] | None = None
+    refused_reason: Text | None = None
+
+
+class UpdateReport(_Part):
+    """What the updater is doing or last did, for the rollout and the fleet view."""
+
+    state: UpdateState
+    running_version: Version
+    previous_version: Version | None = None
+    target_version: Version | None = None
+    rollout_id: Name | None = None
+    refusal: UpdateRefusal | None = None
+    reason: Text | None = None
+    at: UtcDatetime
+
+
+class FleetReport(WireMessage):
+    """The station's fleet state (retained on its `fleet` topic), replaced whenever it changes."""
+
+    type: Literal["fleet_report"] = "fleet_report"
+    at: UtcDatetime
+    config: ConfigReport
+    update: UpdateReport
+
+
+class FetchRequest(WireMessage):
+    """Send ``length`` bytes of a repository file from ``offset`` (the TUF fetcher over MQTT)."""
+
+    type: Literal["fetch_request"] = "fetch_request"
+    request_id: UUID
+    path: RepositoryPath
+    offset: Annotated[StrictInt, Field(ge=0)]
+    length: Annotated[StrictInt, Field(ge=1, le=MAX_FETCH_WINDOW)]
+
+
+class FetchChunk(WireMessage):
+    """Part of a repository file, answering one `FetchRequest`; ``data`` is base64."""
+
+    type: Literal["fetch_chunk"] = "fetch_chunk"
+    request_id: UUID
+    path: RepositoryPath
+    offset: Annotated[StrictInt, Field(ge=0)]
+    data: Annotated[StrictStr, Field(max_length=(MAX_CHUNK_BYTES * 4) // 3 + 4)]
+    total_size: Annotated[StrictInt, Field(ge=0)]
+    """The whole file's size, so the fetcher knows when it has everything."""
+
+
+class FetchRefused(WireMessage):
+    """The bridge will not send the file; ``status`` follows HTTP (404 not there, 400 bad)."""
+
+    type: Literal["fetch_refused"] = "fetch_refused"
+    request_id: UUID
+    path: Annotated[StrictStr, Field(max_length=256)]
+    status: Annotated[StrictInt, Field(ge=400, le=599)]
+    reason: Text
+
+
+BlobMessage = Annotated[FetchChunk | FetchRefused, Field(discriminator="type")]

@@ -67,6 +67,9 @@ class TopicKind(enum.StrEnum):
     COMMAND = "command"
     CONFIG = "config"
     UPDATE = "update"
+    FLEET = "fleet"
+    FETCH = "fetch"
+    BLOB = "blob"
 
 
 Publisher = Literal["station", "bridge"]
@@ -143,7 +146,25 @@ TOPIC_SPECS: Mapping[TopicKind, TopicSpec] = MappingProxyType(
                 TopicKind.UPDATE,
                 "bridge",
                 retain=True,
-                purpose="signed software update offered to the station",
+                purpose="a rollout's offer of a release, its withdrawal, or a revert",
+            ),
+            _spec(
+                TopicKind.FLEET,
+                "station",
+                retain=True,
+                purpose="the station's applied configuration and updater state",
+            ),
+            _spec(
+                TopicKind.FETCH,
+                "station",
+                retain=False,
+                purpose="requests for release repository files (TUF metadata and targets)",
+            ),
+            _spec(
+                TopicKind.BLOB,
+                "bridge",
+                retain=False,
+                purpose="chunks of release repository files answering the station's requests",
             ),
         )
     }

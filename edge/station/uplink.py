@@ -86,6 +86,7 @@ SUBSCRIBED_KINDS: Final = (
     TopicKind.COMMAND,
     TopicKind.CONFIG,
     TopicKind.UPDATE,
+    TopicKind.BLOB,
 )
 """The topics in its own subtree a station reads (the broker ACL allows exactly these)."""
 

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from base64 import b64encode
 from datetime import UTC
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.contract import (
+    MAX_CHUNK_BYTES,
+    MAX_FETCH_WINDOW,
     MESSAGE_TYPES,
     Ack,
     ConfigDesired,
+    ConfigReport,
     Delivery,
     DeviceInfo,
     DeviceStatus,
+    FetchChunk,
+    FetchRefused,
+    FetchRequest,
+    FleetReport,
     IdentifyStation,
     LabelPrinted,
     LabelReprinted,
@@ -40,6 +47,11 @@ from edge.contract import (
     StationInventory,
     StationStatus,
     UpdateOffered,
+    UpdateRefusal,
+    UpdateReport,
+    UpdateRevert,
+    UpdateState,
+    UpdateWithdrawn,
     WireMessage,
     decode,
     prepare,
@@ -55,6 +67,13 @@ sequences = st.integers(min_value=1, max_value=MAX_SEQUENCE)
 counts = st.integers(min_value=0, max_value=10**12)
 positive = st.integers(min_value=1, max_value=1_000_000)
 versions = st.integers(min_value=1, max_value=10**9)
+release_versions = st.from_regex(
+    r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(\.post[0-9]{1,3})?", fullmatch=True
+)
+repository_paths = st.from_regex(
+    r"(metadata|targets)/[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,20}(/[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,20}){0,3}",
+    fullmatch=True,
+)
 device_kinds = st.sampled_from(["scanner", "printer", "lights"])
 
 
@@ -227,13 +246,58 @@ MESSAGES: dict[type[WireMessage], st.SearchStrategy[WireMessage]] = {
     ),
     UpdateOffered: st.builds(
         UpdateOffered,
-        version=names,
+        rollout_id=names,
+        version=release_versions,
+        target=release_versions.map(lambda version: f"releases/{version}/release.json"),
         at=instants,
-        url=st.from_regex(r"https://[a-z0-9.-]{1,30}/[a-z0-9/._-]{0,40}", fullmatch=True),
-        sha256=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
-        size_bytes=st.integers(min_value=1, max_value=2**40),
-        signature=st.binary(min_size=64, max_size=64).map(lambda raw: b64encode(raw).decode()),
-        allow_downgrade=st.booleans(),
+        health_deadline_s=st.integers(min_value=5, max_value=3600),
+    ),
+    UpdateWithdrawn: st.builds(UpdateWithdrawn, rollout_id=names, at=instants, reason=texts),
+    UpdateRevert: st.builds(
+        UpdateRevert, rollout_id=names, from_version=release_versions, at=instants
+    ),
+    FleetReport: st.builds(
+        FleetReport,
+        at=instants,
+        config=st.builds(
+            ConfigReport,
+            applied_version=st.integers(min_value=0, max_value=10**6),
+            refused_version=st.none() | versions,
+            refused_reason=st.none() | texts,
+        ),
+        update=st.builds(
+            UpdateReport,
+            state=st.sampled_from(get_args(UpdateState)),
+            running_version=release_versions,
+            previous_version=st.none() | release_versions,
+            target_version=st.none() | release_versions,
+            rollout_id=st.none() | names,
+            refusal=st.none() | st.sampled_from(get_args(UpdateRefusal)),
+            reason=st.none() | texts,
+            at=instants,
+        ),
+    ),
+    FetchRequest: st.builds(
+        FetchRequest,
+        request_id=st.uuids(),
+        path=repository_paths,
+        offset=st.integers(min_value=0, max_value=2**40),
+        length=st.integers(min_value=1, max_value=MAX_FETCH_WINDOW),
+    ),
+    FetchChunk: st.builds(
+        FetchChunk,
+        request_id=st.uuids(),
+        path=repository_paths,
+        offset=st.integers(min_value=0, max_value=2**40),
+        data=st.binary(max_size=MAX_CHUNK_BYTES).map(lambda raw: b64encode(raw).decode()),
+        total_size=st.integers(min_value=0, max_value=2**40),
+    ),
+    FetchRefused: st.builds(
+        FetchRefused,
+        request_id=st.uuids(),
+        path=repository_paths,
+        status=st.sampled_from([400, 404, 429, 500]),
+        reason=texts,
     ),
 }
 

@@ -56,6 +56,7 @@ def test_presence_and_desired_state_topics_are_retained_and_events_are_not() -> 
         TopicKind.ACK,
         TopicKind.CONFIG,
         TopicKind.UPDATE,
+        TopicKind.FLEET,
     }
 
 
