@@ -54,6 +54,7 @@ from edge.contract import (
     StationId,
     StationStatus,
     TopicKind,
+    UpdateState,
     WireMessage,
     decode_for,
     parse_topic,
@@ -193,6 +194,7 @@ class BirthInfo:
     config_version: int
     config_hash: str | None = None
     hardware: tuple[DeviceStatus, ...] = ()
+    update_state: UpdateState | None = None
 
 
 MessageHandler = Callable[[WireMessage], Awaitable[None]]
@@ -229,7 +231,9 @@ class Uplink:
         self._status_changed = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._finished = asyncio.Event()
-        self._latest_status: Publication | None = None
+        self._latest: dict[str, Publication] = {}
+        """The newest retained state per topic (status, fleet report): only the latest matters."""
+        self._latest_sent: dict[str, Publication] = {}
         self._link: tuple[aiomqtt.Client, ConnectionPresence] | None = None
         self._running = False
         self._online = False
@@ -265,8 +269,33 @@ class Uplink:
         Only the latest status matters, so while offline or busy an older one is replaced, and
         every new connection publishes the latest right after its birth.
         """
-        self._latest_status = prepare(self._station_id, status)
+        self.publish_latest(status)
+
+    def publish_latest(self, message: WireMessage) -> None:
+        """Make `message` the latest retained state of its topic (status, fleet report).
+
+        Returns at once; while offline or busy an older one of the same topic is replaced, and
+        every new connection publishes the latest of each right after its birth.
+        """
+        publication = prepare(self._station_id, message)
+        self._latest[publication.topic] = publication
         self._status_changed.set()
+
+    async def publish_now(self, message: WireMessage) -> None:
+        """Publish one message on the current connection and wait for its PUBACK.
+
+        For requests that are only worth sending while connected (the TUF fetcher's requests,
+        which it repeats itself); offline it raises `UplinkError` at once instead of queueing.
+        """
+        link = self._link
+        if link is None or not self._online:
+            raise UplinkError(f"station {self._station_id} is offline; {type(message).__name__} not sent")
+        try:
+            await _publish(link[0], prepare(self._station_id, message))
+        except aiomqtt.MqttError as error:
+            raise UplinkError(
+                f"{type(message).__name__} not sent by station {self._station_id}: {_describe(error)}"
+            ) from error
 
     async def rebirth(self) -> None:
         """Publish the birth again with this connection's bd_seq (on the bridge's request).
@@ -422,8 +451,8 @@ class Uplink:
         depth = await self._publish_birth(client, presence)
         self._online = True
         self._status_changed.clear()
-        if self._latest_status is not None:
-            await _publish(client, self._latest_status)
+        self._latest_sent = {}
+        await self._publish_latest(client)
         born.set()
         log.info("replaying station=%s pending=%d", self._station_id, depth)
         await self._replay_and_follow(client)
@@ -452,6 +481,7 @@ class Uplink:
             hardware=info.hardware,
             config_hash=info.config_hash,
             outbox_depth=depth,
+            update_state=info.update_state,
         )
         await _publish(client, prepare(self._station_id, birth))
         log.info(
@@ -480,8 +510,13 @@ class Uplink:
         while True:
             await self._status_changed.wait()
             self._status_changed.clear()
-            if self._latest_status is not None:
-                await _publish(client, self._latest_status)
+            await self._publish_latest(client)
+
+    async def _publish_latest(self, client: aiomqtt.Client) -> None:
+        for topic, publication in list(self._latest.items()):
+            if self._latest_sent.get(topic) is not publication:
+                await _publish(client, publication)
+                self._latest_sent[topic] = publication
 
     async def _replay_and_follow(self, client: aiomqtt.Client) -> None:
         """Publish every pending event in seq order, at most `publish_window` awaiting a PUBACK.
