@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from firmware_sim.supervisor import SupervisedProgram, Supervisor
@@ -25,7 +26,7 @@ def _counter_program(tmp_path: Path, name: str, exit_code: int) -> SupervisedPro
     )
 
 
-async def _wait_for(condition, timeout_s: float = 20.0) -> None:
+async def _wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
