@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from cloud_bridge.fleet.settings import FleetSettings
 from cloud_bridge.posting.settings import SageSettings, read_secret_file
 from cloud_bridge.routing import RoutingSettings
 from edge.config import StrictConfig, load_toml, parse_section
@@ -71,6 +72,8 @@ class BridgeConfig(StrictConfig):
     stations: dict[str, StationSlots] = Field(default_factory=dict)
     sage: SageSettings | None = None
     """Posting to Sage; without it the bridge records shipments and posts nothing."""
+    fleet: FleetSettings | None = None
+    """Configuration push and software rollouts; without it the bridge runs neither."""
 
     @model_validator(mode="after")
     def _slot_maps_for_routed_stations(self) -> BridgeConfig:
@@ -106,6 +109,8 @@ def parse_bridge_config(data: dict[str, Any], *, base: Path | None = None) -> Br
             }
         elif name == "sage":
             sections[name] = parse_section(SageSettings, data[name], name)
+        elif name == "fleet":
+            sections[name] = parse_section(FleetSettings, data[name], name)
         else:
             sections[name] = parse_section(field.annotation, data[name], name)  # type: ignore[arg-type]
     try:
@@ -129,7 +134,8 @@ def _relative_to(config: BridgeConfig, base: Path) -> BridgeConfig:
     sage = config.sage
     if sage is not None:
         sage = _sage_relative_to(sage, base)
-    return config.model_copy(update={"http": http, "bridge": bridge, "sage": sage})
+    fleet = config.fleet.relative_to(base) if config.fleet is not None else None
+    return config.model_copy(update={"http": http, "bridge": bridge, "sage": sage, "fleet": fleet})
 
 
 def _sage_relative_to(sage: SageSettings, base: Path) -> SageSettings:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 from sqlalchemy import select
@@ -35,6 +35,8 @@ from cloud_bridge.services.release import Dispatch, allocation_message, release
 from cloud_bridge.services.settings import load_settings
 from edge.contract import (
     ContractError,
+    FetchRequest,
+    FleetReport,
     OrderAborted,
     OrderCompleted,
     StationBirth,
@@ -50,6 +52,9 @@ from edge.contract import (
 from edge.station.backoff import Backoff
 from edge.station.presence import StationState, is_stale_death, supersedes
 from edge.station.uplink import NO_DELAY
+
+if TYPE_CHECKING:
+    from cloud_bridge.fleet.service import FleetService
 
 __all__ = ["Bridge"]
 
@@ -73,6 +78,11 @@ class Bridge:
         self._wake = asyncio.Event()
         self._post_wake = asyncio.Event()
         self.ingest: IngestConsumer | None = None
+        self.fleet: FleetService | None = None
+        if config.fleet is not None:
+            from cloud_bridge.fleet.service import FleetService
+
+            self.fleet = FleetService(self.sessions, config.fleet, lambda: self._client)
 
     def _after_event(self, event: StationEvent, _result: IngestResult) -> None:
         """Only completions and aborts change what can be allocated or released; picks do not,
@@ -125,6 +135,8 @@ class Bridge:
             tasks.create_task(self.ingest.run(), name="ingest")
             tasks.create_task(self._mqtt_loop(), name="mqtt")
             tasks.create_task(self._cycle_loop(), name="cycle")
+            if self.fleet is not None:
+                tasks.create_task(self.fleet.run(), name="fleet")
             if self.config.sage is not None:
                 tasks.create_task(self._posting_loop(), name="sage-posting")
             if self._token is not None:
@@ -222,6 +234,15 @@ class Bridge:
                 ) as client:
                     await client.subscribe(subscription_for_all_stations(TopicKind.STATE), qos=1)
                     await client.subscribe(subscription_for_all_stations(TopicKind.STATUS), qos=1)
+                    if self.fleet is not None:
+                        await client.subscribe(
+                            subscription_for_all_stations(TopicKind.FLEET), qos=1
+                        )
+                        # Shared: with several bridge instances, one answers each request.
+                        await client.subscribe(
+                            f"$share/packline-fleet/{subscription_for_all_stations(TopicKind.FETCH)}",
+                            qos=1,
+                        )
                     self._client = client
                     log.info("bridge %s connected to %s", self.config.bridge.instance, settings.url)
                     backoff.reset()
@@ -247,6 +268,13 @@ class Bridge:
             await asyncio.to_thread(self._record_fleet, decoded.address.station_id, state)
         if isinstance(state, StationBirth | StationDeath):
             await self._on_presence(station, state)
+        if self.fleet is not None:
+            if isinstance(state, FleetReport):
+                await self.fleet.on_report(decoded.address.station_id, state)
+            elif isinstance(state, FetchRequest):
+                self.fleet.on_fetch(decoded.address.station_id, state)
+            elif isinstance(state, StationBirth):
+                self.fleet.wake()
 
     def _record_fleet(
         self, station_id: StationId, message: StationBirth | StationDeath | StationStatus

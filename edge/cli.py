@@ -78,8 +78,27 @@ def _run_station(args: argparse.Namespace) -> int:
     from edge.station.main import run_station
 
     return run_station(
-        config_path=args.config, sim=args.sim, sim_control_port=args.sim_control_port
+        config_path=args.config,
+        sim=args.sim,
+        sim_control_port=args.sim_control_port,
+        home=args.home,
     )
+
+
+def _boot_station(args: argparse.Namespace) -> int:
+    from edge.fleet.boot import boot_and_exec
+
+    home: Path = args.home.resolve()
+    argv = ["station", "run", "--config", str(home / "station.toml"), "--home", str(home)]
+    if not args.sim:
+        boot_and_exec(home, argv)
+    from firmware_sim.power_cut import checkpoint_from_environment
+
+    argv += ["--sim", "--sim-control-port", str(args.sim_control_port)]
+    checkpoint = checkpoint_from_environment()
+    if checkpoint is None:
+        boot_and_exec(home, argv)
+    boot_and_exec(home, argv, checkpoint=checkpoint)
 
 
 def _add_station(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -99,7 +118,23 @@ def _add_station(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="with --sim: loopback port of the rig's control socket (0 picks a free one and "
         "writes it to <state_dir>/sim-control.port)",
     )
+    run.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="the station home (releases, updater state, TUF trust); without it the station "
+        "refuses software updates",
+    )
     run.set_defaults(handler=_run_station)
+    boot = station_sub.add_parser(
+        "boot",
+        help="the service's entry point: pick the release to run (finishing an interrupted "
+        "switch, rolling back a crash loop) and exec the station from it",
+    )
+    boot.add_argument("--home", type=Path, required=True, help="the station home directory")
+    boot.add_argument("--sim", action="store_true", help="run the station on the simulated rig")
+    boot.add_argument("--sim-control-port", type=int, default=0, help="with --sim, as for run")
+    boot.set_defaults(handler=_boot_station)
 
 
 def _run_bridge(args: argparse.Namespace) -> int:

@@ -13,6 +13,17 @@ from cloud_bridge.db.engine import (
     make_engine,
     session_factory,
 )
+from cloud_bridge.db.fleet_control import (
+    ConfigScope,
+    FleetConfig,
+    FleetConfigPublished,
+    FleetRollout,
+    FleetRolloutEvent,
+    FleetRolloutStation,
+    FleetStationReport,
+    RolloutState,
+    RolloutStationState,
+)
 from cloud_bridge.db.migrate import current_revision, head_revision, upgrade
 from cloud_bridge.db.models import Base
 from cloud_bridge.db.types import Money, Rate, UtcDateTime, utc_now
@@ -20,8 +31,17 @@ from cloud_bridge.db.types import Money, Rate, UtcDateTime, utc_now
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
     "Base",
+    "ConfigScope",
+    "FleetConfig",
+    "FleetConfigPublished",
+    "FleetRollout",
+    "FleetRolloutEvent",
+    "FleetRolloutStation",
+    "FleetStationReport",
     "Money",
     "Rate",
+    "RolloutState",
+    "RolloutStationState",
     "UnsupportedDatabaseError",
     "UtcDateTime",
     "current_revision",

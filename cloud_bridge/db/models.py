@@ -10,6 +10,12 @@ from cloud_bridge.db.accounts import Account, AccountLink
 from cloud_bridge.db.base import Base
 from cloud_bridge.db.credit import Debtor, Payment
 from cloud_bridge.db.fleet import FleetStation
+from cloud_bridge.db.fleet_control import (  # noqa: F401  (registers the fleet control tables)
+    FleetConfig,
+    FleetRollout,
+    FleetRolloutStation,
+    FleetStationReport,
+)
 from cloud_bridge.db.ingest import AppliedEvent, StationCursor
 from cloud_bridge.db.ledger import ACTIVE_ALLOCATIONS_INDEX, Allocation, AllocationState
 from cloud_bridge.db.orders import LinePolicy, OrderLine, OrderState, OrderType, SalesOrder

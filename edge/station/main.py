@@ -13,12 +13,19 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge import __version__
+from edge.contract import UpdateState
 from edge.errors import ConfigError, EdgeError
+from edge.fleet.config_push import ConfigPush
+from edge.fleet.home import StationHome
 from edge.station.config import LoadedConfig, StationConfig, load_station_config
+from edge.station.fleet_agent import FleetAgent
 from edge.station.runtime import Station
+from edge.station.service import RESTART_EXIT_STATUS, ServiceNotifier
 
 __all__ = ["run_station"]
 
@@ -28,45 +35,81 @@ _LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def run_station(*, config_path: Path, sim: bool, sim_control_port: int = 0) -> int:
-    """Run the station; return the exit status (2 for a configuration error)."""
+def run_station(
+    *, config_path: Path, sim: bool, sim_control_port: int = 0, home: Path | None = None
+) -> int:
+    """Run the station; return the exit status (2 for a configuration error, 75 to restart)."""
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT, stream=sys.stderr)
     try:
-        loaded = load_station_config(config_path)
+        base = load_station_config(config_path)
+        push = ConfigPush(config_path, base.config.station.state_dir)
+        loaded = push.effective_config()
     except ConfigError as error:
         print(f"packline station: {config_path}: {error}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_main(loaded, sim=sim, sim_control_port=sim_control_port))
+        agent = FleetAgent(
+            config_push=push,
+            home=StationHome(home) if home is not None else None,
+            software_version=__version__,
+            checkpoint=_power_cut_checkpoint() if sim else None,
+        )
+        restart = asyncio.run(_main(loaded, agent, sim=sim, sim_control_port=sim_control_port))
     except EdgeError as error:
         print(f"packline station: {error}", file=sys.stderr)
         return 1
-    return 0
+    return RESTART_EXIT_STATUS if restart else 0
 
 
-async def _main(loaded: LoadedConfig, *, sim: bool, sim_control_port: int) -> None:
+def _power_cut_checkpoint() -> Callable[[UpdateState], None] | None:
+    """The simulated fleet's power-cut seam (see firmware_sim.power_cut), only with --sim."""
+    from firmware_sim.power_cut import checkpoint_from_environment
+
+    return checkpoint_from_environment()
+
+
+async def _main(
+    loaded: LoadedConfig, agent: FleetAgent, *, sim: bool, sim_control_port: int
+) -> bool:
+    """Run until stopped (False) or until the fleet agent asks for a restart (True)."""
     config = loaded.config
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    service = ServiceNotifier()
     async with contextlib.AsyncExitStack() as stack:
         hardware: dict[str, Any] = {}
         if sim:
             hardware = await _start_rig(stack, config, sim_control_port)
-        station = Station(config, config_hash=loaded.sha256, **hardware)
-        running = asyncio.create_task(station.run(), name="station")
+        station = Station(config, config_hash=loaded.sha256, fleet=agent, **hardware)
+        running = asyncio.create_task(
+            station.run(ready=lambda: service.ready(f"station {config.station.station_id} up")),
+            name="station",
+        )
         stopping = asyncio.create_task(stop.wait(), name="stop")
-        done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        restarting = asyncio.create_task(agent.restart_now.wait(), name="restart")
+        watchdog = asyncio.create_task(service.feed_watchdog(), name="watchdog")
+        done, _ = await asyncio.wait(
+            {running, stopping, restarting}, return_when=asyncio.FIRST_COMPLETED
+        )
+        watchdog.cancel()
         if running in done:
             stopping.cancel()
+            restarting.cancel()
             running.result()
-            return
-        log.info("stopping station %s", config.station.station_id)
+            return False
+        restart = restarting in done
+        reason = agent.restart.reason if restart else "asked to stop"
+        log.info("stopping station %s: %s", config.station.station_id, reason)
+        service.stopping(reason)
+        stopping.cancel()
+        restarting.cancel()
         await station.stop()
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+        return restart
 
 
 async def _start_rig(

@@ -29,7 +29,6 @@ from tinydb.table import Document
 
 from edge import __version__
 from edge.contract import (
-    ConfigDesired,
     DeviceStatus,
     IdentifyStation,
     OrderAllocated,
@@ -38,7 +37,6 @@ from edge.contract import (
     RequestRebirth,
     StationCounters,
     StationStatus,
-    UpdateOffered,
     WireMessage,
 )
 from edge.drivers.lights import PatternName, SignalName, StationLights
@@ -57,6 +55,7 @@ from edge.drivers.scanner import BarcodeReader
 from edge.station.allocations import AllocationCache
 from edge.station.config import StationConfig
 from edge.station.counters import DurableCounter
+from edge.station.fleet_agent import FleetAgent
 from edge.station.outbox import Outbox, OutboxFull
 from edge.station.scans import classify_scan
 from edge.station.sscc import SsccAllocator
@@ -114,8 +113,10 @@ class Station:
         pin_factory: Any = None,
         config_hash: str | None = None,
         software_version: str = __version__,
+        fleet: FleetAgent | None = None,
     ) -> None:
         self.config = config
+        self.fleet = fleet
         self._usb_backend = usb_backend
         self._pin_factory = pin_factory
         self._config_hash = config_hash
@@ -166,6 +167,8 @@ class Station:
             birth=self._birth_info,
             on_message=self._on_message,
         )
+        if self.fleet is not None:
+            self.fleet.attach(self._uplink)
         try:
             async with (
                 reader,
@@ -182,6 +185,11 @@ class Station:
                 tasks.create_task(self._printer_loop(), name="printer")
                 tasks.create_task(self._uplink.run(), name="uplink")
                 tasks.create_task(self._status_loop(), name="status")
+                if self.fleet is not None:
+                    tasks.create_task(
+                        self.fleet.run(probe=self.health_checks, is_idle=self._is_idle),
+                        name="fleet",
+                    )
                 log.info(
                     "station %s running: phase=%s outbox_depth=%d",
                     config.station.station_id,
@@ -406,6 +414,8 @@ class Station:
     # --- the bridge --------------------------------------------------------------------------
 
     async def _on_message(self, message: WireMessage) -> None:
+        if self.fleet is not None and await self.fleet.on_message(message):
+            return
         if isinstance(message, OrderAllocated | OrderCancelled):
             await self._on_allocation(message)
         elif isinstance(message, ReprintLabel):
@@ -419,13 +429,8 @@ class Station:
             await self._uplink.rebirth()
         elif isinstance(message, IdentifyStation):
             await self._identify(message.seconds)
-        elif isinstance(message, ConfigDesired | UpdateOffered):
-            log.info(
-                "%s v%s received; remote configuration and updates are applied by the fleet "
-                "agent, not by this station build",
-                message.type,
-                message.version,
-            )
+        else:
+            log.info("%s ignored: this station runs without a fleet agent", type(message).__name__)
 
     async def _on_allocation(self, message: OrderAllocated | OrderCancelled) -> None:
         async with self._lock:
@@ -466,12 +471,48 @@ class Station:
                     lights.off(slot)
 
     def _birth_info(self) -> BirthInfo:
+        fleet = self.fleet
         return BirthInfo(
             software_version=self._software_version,
-            config_version=0,
+            config_version=fleet.config_version if fleet is not None else 0,
             config_hash=self._config_hash,
             hardware=self.hardware_status(),
+            update_state=fleet.update_state if fleet is not None else None,
         )
+
+    def _is_idle(self) -> bool:
+        """No order open: a restart now interrupts no packer."""
+        return self.state.order is None
+
+    async def health_checks(self) -> dict[str, tuple[bool, str | None]]:
+        """The health gate's checks: storage, broker, birth and hardware (the process is up)."""
+        checks: dict[str, tuple[bool, str | None]] = {"process": (True, None)}
+        try:
+            depth = self.outbox.stats().depth
+            checks["storage"] = (True, f"TinyDB open, outbox depth {depth}")
+        except Exception as error:  # any failure to read the files fails the gate
+            checks["storage"] = (False, f"TinyDB not readable: {error}")
+        uplink = self._uplink
+        connected = uplink is not None and uplink.connected
+        checks["broker"] = (connected, None if connected else "not connected to the broker")
+        born = uplink is not None and uplink.online
+        checks["birth"] = (born, None if born else "birth not yet acknowledged by the broker")
+        checks["hardware"] = await self._hardware_check()
+        return checks
+
+    async def _hardware_check(self) -> tuple[bool, str | None]:
+        if self._lights is None:
+            return False, "scanner and lights not open yet"
+        printer = self._printer
+        if printer is None:
+            return False, "printer not open yet"
+        try:
+            status = await printer.status()
+        except PrinterError as error:
+            return False, f"printer: {error}"
+        if status.faults:
+            return False, f"printer: {', '.join(status.faults)}"
+        return True, "scanner, lights and printer ok"
 
     def hardware_status(self) -> tuple[DeviceStatus, ...]:
         printer_state, detail = self.printer_state

@@ -248,6 +248,11 @@ class Uplink:
         return self._online
 
     @property
+    def connected(self) -> bool:
+        """Connected and subscribed (the birth may still be on its way)."""
+        return self._link is not None
+
+    @property
     def reconnects(self) -> int:
         """Connections established after the first one (each one followed a lost link)."""
         return max(0, self._connections - 1)
@@ -289,12 +294,15 @@ class Uplink:
         """
         link = self._link
         if link is None or not self._online:
-            raise UplinkError(f"station {self._station_id} is offline; {type(message).__name__} not sent")
+            raise UplinkError(
+                f"station {self._station_id} is offline; {type(message).__name__} not sent"
+            )
         try:
             await _publish(link[0], prepare(self._station_id, message))
         except aiomqtt.MqttError as error:
             raise UplinkError(
-                f"{type(message).__name__} not sent by station {self._station_id}: {_describe(error)}"
+                f"{type(message).__name__} not sent by station {self._station_id}: "
+                f"{_describe(error)}"
             ) from error
 
     async def rebirth(self) -> None:

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from release_kit import KitFetch, make_release, offer_for
 
 from edge.fleet.boot import boot_and_exec
 from edge.fleet.home import StationHome
 from edge.fleet.updater import Updater
-from release_kit import KitFetch, make_release, offer_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

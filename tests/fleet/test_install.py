@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from release_kit import KitRelease, make_release, make_wheel, probe_files
 
 from edge.contract import UpdateRefusal
 from edge.fleet.errors import UpdateRefused
 from edge.fleet.home import StationHome
 from edge.fleet.install import inspect_wheel, install_release
-from release_kit import KitRelease, make_release, make_wheel, probe_files
 
 
 @pytest.fixture

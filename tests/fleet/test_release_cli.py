@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from tuf_world import make_release
 
 from cloud_bridge.fleet.release import ReleaseRepository
 from cloud_bridge.fleet.release.cli import add_release_commands
-from tuf_world import make_release
 
 
 def run(argv: Sequence[str]) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from tuf.api._payload import Root, Targets
 from tuf.api.metadata import Metadata
+from tuf_world import make_release
 
 from cloud_bridge.fleet.release import (
     ExpiryPolicy,
@@ -18,7 +19,6 @@ from cloud_bridge.fleet.release import (
     RepositoryStateError,
     published_releases,
 )
-from tuf_world import make_release
 
 
 @pytest.fixture

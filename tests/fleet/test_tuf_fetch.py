@@ -13,11 +13,11 @@ from uuid import uuid4
 
 import pytest
 from tuf.api.exceptions import DownloadError, DownloadHTTPError
+from tuf_world import ThreadTransport
 
 from cloud_bridge.fleet.release import BlobServer
 from edge.contract import FetchChunk, FetchRefused
 from edge.fleet.tuf_fetch import MqttFetcher, repository_path
-from tuf_world import ThreadTransport
 
 CONTENT = bytes(range(256)) * 1000  # 256,000 bytes: several windows of 64 KiB
 

@@ -8,12 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from edge.contract import UpdateRefusal
-from edge.fleet.errors import FleetError, UpdateRefused
-from edge.fleet.home import StationHome
-from edge.fleet.state import load_state
-from edge.fleet.updater import Updater
 from release_kit import (
     KitFetch,
     KitRelease,
@@ -23,6 +17,12 @@ from release_kit import (
     offer_for,
     probe_files,
 )
+
+from edge.contract import UpdateRefusal
+from edge.fleet.errors import FleetError, UpdateRefused
+from edge.fleet.home import StationHome
+from edge.fleet.state import load_state
+from edge.fleet.updater import Updater
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from release_kit import KitFetch, make_release, offer_for
 
 from edge.fleet.errors import FleetError
 from edge.fleet.home import StationHome
 from edge.fleet.switch import point_current
 from edge.fleet.updater import Updater
-from release_kit import KitFetch, make_release, offer_for
 
 
 def test_provisioning_makes_a_factory_base_release_and_points_current_at_it(

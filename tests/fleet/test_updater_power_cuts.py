@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from release_kit import KitFetch, leftovers, make_release, offer_for
 
 from edge.contract import UpdateRefusal, UpdateState
 from edge.fleet.errors import UpdateRefused
 from edge.fleet.home import StationHome
 from edge.fleet.updater import Updater
-from release_kit import KitFetch, leftovers, make_release, offer_for
 
 Release = Literal["good", "fails_gate", "crashes", "refused", "fails_download"]
 

@@ -13,11 +13,6 @@ from pathlib import Path
 
 import pytest
 from securesystemslib.signer._crypto_signer import CryptoSigner
-
-from cloud_bridge.fleet.release import BlobServer, ExpiryPolicy
-from edge.fleet.errors import UpdateRefused
-from edge.fleet.tuf_fetch import MqttFetcher
-from edge.fleet.verify import fetch_verified_release, parse_manifest, trust_root
 from tuf_world import (
     WHEEL_BYTES,
     ThreadTransport,
@@ -30,6 +25,11 @@ from tuf_world import (
     strip_signatures,
     timestamp_pointing_to_old_snapshot,
 )
+
+from cloud_bridge.fleet.release import BlobServer, ExpiryPolicy
+from edge.fleet.errors import UpdateRefused
+from edge.fleet.tuf_fetch import MqttFetcher
+from edge.fleet.verify import fetch_verified_release, parse_manifest, trust_root
 
 WHEEL = "packline-0.2.0-py3-none-any.whl"
 

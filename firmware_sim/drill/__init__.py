@@ -1,0 +1,1 @@
+"""`packline fleet drill`: a whole fleet update on one machine, checked by its own invariants."""

@@ -1,0 +1,380 @@
+"""The fleet drill: build release v+1, roll it out to N supervised stations, cut power, check.
+
+Everything is the real thing on one machine: Mosquitto, the bridge process with its release
+repository and rollout loop, and N station processes under the firmware_sim supervisor, each
+started through `packline station boot` from its own home. The drill builds the next release from
+the installed code (or, with ``bad_release``, one that crashes at start so its health gate fails),
+signs and publishes it, starts a rollout to the drill's group, and with ``power_cuts`` SIGKILLs
+stations at random points of their update. It then checks its own invariants and reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from cloud_bridge.db.fleet import FleetStation
+from cloud_bridge.fleet.release.build import build_release
+from cloud_bridge.fleet.rollout_status import list_rollouts
+from edge import __version__
+from firmware_sim.broker import MosquittoBroker
+from firmware_sim.drill.site import GROUP, DrillSite, DrillStation
+from firmware_sim.power_cut import arm_power_cut
+from firmware_sim.supervisor import Supervisor
+
+__all__ = ["DrillError", "DrillOptions", "DrillResult", "next_version", "run_drill"]
+
+_UPDATING = {"downloading", "installing", "switching", "trial", "rolling_back"}
+_GOOD_CUT_STATES = ("installing", "switching", "trial", "committed")
+_BAD_CUT_STATES = ("installing", "switching", "trial", "rolling_back", "rolled_back")
+_POLL_S = 0.2
+
+
+class DrillError(RuntimeError):
+    """The drill could not run (not: an invariant failed; that is a result)."""
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    stations: int = 8
+    bad_release: bool = False
+    power_cuts: int = 0
+    seed: int | None = None
+    work_dir: Path | None = None
+    timeout_s: float | None = None
+    health_deadline_s: int = 60
+    station_timeout_s: int = 240
+
+
+@dataclass
+class DrillResult:
+    """The drill's report; `violations` lists each invariant that failed, with the reason."""
+
+    stations: int
+    target_version: str
+    bad_release: bool
+    updated: int = 0
+    rolled_back: int = 0
+    untouched: int = 0
+    failed: int = 0
+    aborted: bool = False
+    aborted_before_wave: int | None = None
+    waves: int = 0
+    refused_bundles: int = 0
+    on_known_good: int = 0
+    between_versions: int = 0
+    power_cuts: int = 0
+    power_cuts_requested: int = 0
+    seconds: float = 0.0
+    seed: int = 0
+    rollout_state: str = ""
+    violations: list[str] = field(default_factory=list)
+    per_station: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_json(self) -> str:
+        document = asdict(self)
+        document["ok"] = self.ok
+        return json.dumps(document, sort_keys=True)
+
+
+def next_version(version: str) -> str:
+    """The release after `version`: the micro number plus one (0.1.0 -> 0.1.1)."""
+    parsed = Version(version)
+    major, minor, micro = (*parsed.release, 0, 0)[:3]
+    return f"{major}.{minor}.{micro + 1}"
+
+
+def run_drill(options: DrillOptions) -> DrillResult:
+    """Run the whole drill synchronously (the console command's entry point)."""
+    if options.stations < 1:
+        raise DrillError(f"--stations must be at least 1, got {options.stations}")
+    if options.power_cuts < 0:
+        raise DrillError(f"--power-cuts must not be negative, got {options.power_cuts}")
+    if options.work_dir is not None:
+        options.work_dir.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(_drill(options, options.work_dir))
+    with tempfile.TemporaryDirectory(prefix="packline-drill-") as directory:
+        return asyncio.run(_drill(options, Path(directory)))
+
+
+async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
+    started = time.monotonic()
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**32)
+    rng = random.Random(seed)
+    limit = options.timeout_s or 240.0 + 25.0 * options.stations + 40.0 * options.power_cuts
+    deadline = started + limit
+    target = next_version(__version__)
+    result = DrillResult(
+        stations=options.stations,
+        target_version=target,
+        bad_release=options.bad_release,
+        power_cuts_requested=options.power_cuts,
+        seed=seed,
+    )
+    with MosquittoBroker() as broker:
+        site = DrillSite.create(directory, broker_url=broker.url, stations=options.stations)
+        engine = create_engine(f"sqlite:///{site.directory / 'bridge' / 'bridge.db'}")
+        await site.bridge.start()
+        try:
+            async with Supervisor([s.program for s in site.stations], restart_s=0.5) as fleet:
+                await _wait_until(
+                    lambda: _all_reporting(engine, site, __version__),
+                    deadline,
+                    "every station online on the factory version with a fleet report",
+                    site,
+                )
+                _cli(site, "group", "set", "--group", GROUP, *(s.name for s in site.stations))
+                release_dir = build_release(
+                    target,
+                    site.directory / "release-build",
+                    fault="crash_at_start" if options.bad_release else None,
+                )
+                site.repository.publish(release_dir)
+                _cli(
+                    site, "rollout", "start", "--version", target, "--group", GROUP,
+                    "--canaries", "1", "--base-rate", "2", "--increment-factor", "2",
+                    "--abort-percent", "20", "--min-sample", "1",
+                    "--station-timeout-s", str(options.station_timeout_s),
+                    "--health-deadline-s", str(options.health_deadline_s),
+                )  # fmt: skip
+                cuts = _PowerCuts(site.stations, options.power_cuts, options.bad_release, rng)
+                while True:
+                    cuts.step()
+                    site.bridge.check_alive()
+                    rollout = _rollout_state(engine)
+                    if rollout["state"] in {"finished", "aborted"} and _settled(engine, site):
+                        break
+                    if time.monotonic() > deadline:
+                        result.violations.append(
+                            f"the drill did not settle within {limit:.0f} s (rollout "
+                            f"{rollout['state']}); see the logs in {site.directory}"
+                        )
+                        break
+                    await asyncio.sleep(_POLL_S)
+                result.power_cuts = cuts.fired + sum(
+                    state.power_cuts for state in fleet.states.values()
+                )
+                _collect(result, engine, site, rollout)
+        finally:
+            await site.bridge.stop()
+            engine.dispose()
+    result.seconds = round(time.monotonic() - started, 1)
+    _check(result)
+    return result
+
+
+# --- observing ------------------------------------------------------------------------------
+
+
+def _updater_state(station: DrillStation) -> dict[str, Any]:
+    try:
+        document: dict[str, Any] = json.loads(station.home.state_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return document
+
+
+def _rows(engine: Any) -> dict[str, FleetStation]:
+    with Session(engine) as session:
+        return {row.station_id: row for row in session.scalars(select(FleetStation))}
+
+
+def _all_reporting(engine: Any, site: DrillSite, version: str) -> bool:
+    try:
+        rows = _rows(engine)
+    except Exception:  # the bridge may not have created its tables yet
+        return False
+    return all(
+        (row := rows.get(s.name)) is not None
+        and row.online
+        and row.software_version == version
+        and row.update_state is not None
+        for s in site.stations
+    )
+
+
+def _settled(engine: Any, site: DrillSite) -> bool:
+    """Every station online, on the version its home runs, and its updater at rest."""
+    rows = _rows(engine)
+    for station in site.stations:
+        row = rows.get(station.name)
+        state = _updater_state(station).get("state", "idle")
+        if row is None or not row.online or state in _UPDATING:
+            return False
+        if row.software_version != station.home.running_version():
+            return False
+    return True
+
+
+def _rollout_state(engine: Any) -> dict[str, Any]:
+    """The drill's rollout as `packline fleet rollout status --json` shows it, plus its waves."""
+    with Session(engine) as session:
+        views = list_rollouts(session, limit=1)
+    if not views:
+        return {"state": "missing", "waves_offered": 0}
+    summary = views[0].as_json()
+    offered = {
+        station["wave"]
+        for station in summary["station_states"]
+        if station["wave"] is not None and station["state"] not in {"waiting", "withdrawn"}
+    }
+    summary["waves_offered"] = len(offered)
+    return summary
+
+
+async def _wait_until(condition: Any, deadline: float, what: str, site: DrillSite) -> None:
+    while not condition():
+        site.bridge.check_alive()
+        if time.monotonic() > deadline:
+            raise DrillError(f"timed out waiting for {what}; see the logs in {site.directory}")
+        await asyncio.sleep(_POLL_S)
+
+
+def _cli(site: DrillSite, *args: str) -> None:
+    """Run one `packline fleet` command against the drill's bridge, as an operator would."""
+    argv = [sys.executable, "-m", "edge.cli", "fleet", args[0], args[1], "--config",
+            str(site.bridge_config), *args[2:]]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    if done.returncode != 0:
+        raise DrillError(
+            f"packline fleet {' '.join(args)} failed ({done.returncode}): "
+            f"{done.stdout.strip()} {done.stderr.strip()}"
+        )
+
+
+class _PowerCuts:
+    """Arms one-shot power cuts at random later steps of stations that are updating."""
+
+    def __init__(
+        self, stations: list[DrillStation], wanted: int, bad: bool, rng: random.Random
+    ) -> None:
+        self._stations = stations
+        self._left = wanted
+        self._states = _BAD_CUT_STATES if bad else _GOOD_CUT_STATES
+        self._rng = rng
+        self._armed: dict[str, str] = {}
+        self._cut_states: dict[str, set[str]] = {}
+        self.fired = 0
+        self.where: list[tuple[str, str]] = []
+
+    def step(self) -> None:
+        for station in self._stations:
+            name = station.name
+            if name in self._armed and not station.power_cut_file.exists():
+                self.fired += 1
+                self.where.append((name, self._armed.pop(name)))
+            if self._left <= 0 or name in self._armed:
+                continue
+            state = _updater_state(station).get("state", "idle")
+            if state not in _UPDATING and state != "downloading":
+                continue
+            position = self._states.index(state) + 1 if state in self._states else 0
+            later = [
+                s for s in self._states[position:] if s not in self._cut_states.get(name, set())
+            ]
+            if not later:
+                continue
+            chosen = self._rng.choice(later)
+            arm_power_cut(station.power_cut_file, chosen)  # type: ignore[arg-type]
+            self._armed[name] = chosen
+            self._cut_states.setdefault(name, set()).add(chosen)
+            self._left -= 1
+
+
+# --- the verdict ----------------------------------------------------------------------------
+
+
+def _collect(result: DrillResult, engine: Any, site: DrillSite, rollout: dict[str, Any]) -> None:
+    rows = _rows(engine)
+    result.rollout_state = str(rollout.get("state"))
+    result.aborted = rollout.get("state") == "aborted"
+    result.waves = int(rollout.get("waves_offered", 0))
+    if result.aborted:
+        result.aborted_before_wave = result.waves + 1
+    for station in site.stations:
+        row = rows.get(station.name)
+        updater = _updater_state(station)
+        state = updater.get("state", "idle")
+        running = station.home.running_version()
+        reported = row.software_version if row is not None else None
+        known_good = (
+            row is not None
+            and row.online
+            and reported == running
+            and state not in _UPDATING
+            and (state != "committed" or running == result.target_version)
+        )
+        took_it = state in {"committed", "rolled_back", "refused", "failed"} and (
+            updater.get("target_version") == result.target_version
+        )
+        if state == "committed" and running == result.target_version:
+            result.updated += 1
+        elif state == "rolled_back" and took_it:
+            result.rolled_back += 1
+        elif state in {"refused", "failed"} and took_it:
+            result.failed += 1
+            if state == "refused":
+                result.refused_bundles += 1
+        else:
+            result.untouched += 1
+        result.on_known_good += int(known_good)
+        result.between_versions += int(state in _UPDATING)
+        result.per_station[station.name] = {
+            "running": running,
+            "reported": reported,
+            "state": state,
+            "refusal": updater.get("refusal"),
+            "reason": updater.get("reason"),
+            "online": bool(row and row.online),
+        }
+
+
+def _check(result: DrillResult) -> None:
+    problems = result.violations
+    if result.on_known_good != result.stations:
+        problems.append(
+            f"on_known_good {result.on_known_good} != stations {result.stations}: "
+            + ", ".join(
+                f"{name} runs {info['running']} (reported {info['reported']}, {info['state']})"
+                for name, info in result.per_station.items()
+                if info["state"] in _UPDATING or info["running"] != info["reported"]
+            )
+        )
+    if result.between_versions:
+        problems.append(f"{result.between_versions} station(s) left between versions")
+    if result.power_cuts < result.power_cuts_requested:
+        problems.append(
+            f"only {result.power_cuts} of {result.power_cuts_requested} power cuts happened"
+        )
+    if not result.bad_release:
+        if result.updated != result.stations:
+            problems.append(f"good release: updated {result.updated} != {result.stations}")
+        if result.rolled_back:
+            problems.append(f"good release: {result.rolled_back} station(s) rolled back")
+        return
+    if not result.aborted:
+        problems.append(f"bad release: the rollout ended {result.rollout_state}, not aborted")
+    elif result.waves > 1:
+        problems.append(f"bad release: aborted only after {result.waves} waves (expected 1)")
+    if result.updated:
+        problems.append(f"bad release: {result.updated} station(s) kept the bad release")
+    if result.rolled_back + result.failed + result.untouched != result.stations:
+        problems.append("bad release: some station neither rolled back nor untouched")
+    if result.rolled_back < 1:
+        problems.append("bad release: no station took it and rolled back (the canary)")
