@@ -37,9 +37,11 @@ from firmware_sim.supervisor import Supervisor
 __all__ = ["DrillError", "DrillOptions", "DrillResult", "next_version", "run_drill"]
 
 _UPDATING = {"downloading", "installing", "switching", "trial", "rolling_back"}
-_GOOD_CUT_STATES = ("installing", "switching", "trial", "committed")
-_BAD_CUT_STATES = ("installing", "switching", "trial", "rolling_back", "rolled_back")
-_POLL_S = 0.2
+_GOOD_CUT_STATES = ("downloading", "installing", "switching", "trial", "committed")
+_BAD_CUT_STATES = ("downloading", "installing", "switching", "trial", "rolling_back", "rolled_back")
+_MID_DOWNLOAD = "downloading"
+"""A cut while downloading is the drill's own SIGKILL, at once, in the middle of the transfer."""
+_POLL_S = 0.1
 
 
 class DrillError(RuntimeError):
@@ -77,6 +79,8 @@ class DrillResult:
     between_versions: int = 0
     power_cuts: int = 0
     power_cuts_requested: int = 0
+    power_cut_points: list[str] = field(default_factory=list)
+    """``<station>@<updater state>`` of each cut the drill armed and the station reached."""
     seconds: float = 0.0
     seed: int = 0
     rollout_state: str = ""
@@ -155,9 +159,14 @@ async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
                 )  # fmt: skip
                 cuts = _PowerCuts(site.stations, options.power_cuts, options.bad_release, rng)
                 while True:
-                    cuts.step()
-                    site.bridge.check_alive()
                     rollout = _rollout_state(engine)
+                    offered = {
+                        station["station_id"]
+                        for station in rollout.get("station_states", [])
+                        if station["state"] in {"offered", "started"}
+                    }
+                    await cuts.step(fleet, offered)
+                    site.bridge.check_alive()
                     if rollout["state"] in {"finished", "aborted"} and _settled(engine, site):
                         break
                     if time.monotonic() > deadline:
@@ -167,9 +176,9 @@ async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
                         )
                         break
                     await asyncio.sleep(_POLL_S)
-                result.power_cuts = cuts.fired + sum(
-                    state.power_cuts for state in fleet.states.values()
-                )
+                cuts.disarm()
+                result.power_cut_points = [f"{name}@{state}" for name, state in cuts.where]
+                result.power_cuts = len(cuts.where)
                 _collect(result, engine, site, rollout)
         finally:
             await site.bridge.stop()
@@ -259,7 +268,13 @@ def _cli(site: DrillSite, *args: str) -> None:
 
 
 class _PowerCuts:
-    """Arms one-shot power cuts at random later steps of stations that are updating."""
+    """Power cuts at random steps of the stations' updates, `wanted` of them in all.
+
+    A station becomes a target once the rollout has offered it the release. Most cuts are armed
+    through the station's power-cut file, which makes it SIGKILL itself right after it durably
+    writes the chosen updater state (so even steps that take a millisecond are hit); a cut while
+    downloading is the drill's own SIGKILL in the middle of the transfer.
+    """
 
     def __init__(
         self, stations: list[DrillStation], wanted: int, bad: bool, rng: random.Random
@@ -270,31 +285,43 @@ class _PowerCuts:
         self._rng = rng
         self._armed: dict[str, str] = {}
         self._cut_states: dict[str, set[str]] = {}
-        self.fired = 0
         self.where: list[tuple[str, str]] = []
 
-    def step(self) -> None:
+    async def step(self, fleet: Supervisor, offered: set[str]) -> None:
         for station in self._stations:
             name = station.name
             if name in self._armed and not station.power_cut_file.exists():
-                self.fired += 1
                 self.where.append((name, self._armed.pop(name)))
             if self._left <= 0 or name in self._armed:
                 continue
             state = _updater_state(station).get("state", "idle")
-            if state not in _UPDATING and state != "downloading":
+            if state not in _UPDATING and name not in offered:
                 continue
+            done = self._cut_states.setdefault(name, set())
+            if state == _MID_DOWNLOAD and _MID_DOWNLOAD not in done:
+                done.add(_MID_DOWNLOAD)
+                if self._rng.random() < 0.5 and await fleet.power_cut(name):
+                    self.where.append((name, "mid-download"))
+                    self._left -= 1
+                    continue
             position = self._states.index(state) + 1 if state in self._states else 0
-            later = [
-                s for s in self._states[position:] if s not in self._cut_states.get(name, set())
-            ]
+            # A crash-looping release writes `trial` at every start, so it can be cut again.
+            later = [s for s in self._states[position:] if s not in done or s == "trial"]
             if not later:
                 continue
-            chosen = self._rng.choice(later)
+            # Leave enough later steps for the cuts still to come on this station's path.
+            chosen = self._rng.choice(later[: max(1, len(later) - (self._left - 1))])
+            done.add(chosen)
             arm_power_cut(station.power_cut_file, chosen)  # type: ignore[arg-type]
             self._armed[name] = chosen
-            self._cut_states.setdefault(name, set()).add(chosen)
             self._left -= 1
+
+    def disarm(self) -> None:
+        """Take back cuts that never came (their step did not happen), so none fires later."""
+        for name in list(self._armed):
+            station = next(s for s in self._stations if s.name == name)
+            station.power_cut_file.unlink(missing_ok=True)
+            del self._armed[name]
 
 
 # --- the verdict ----------------------------------------------------------------------------
