@@ -190,6 +190,11 @@ def measure_all(plan: BenchPlan) -> BenchReport:
     ingest = _ingest(plan)
     bridge = _allocation(plan)
     sage = measure_sage_posting(plan.sage_postings)
+    from firmware_sim.bench_fleet import measure_rollback, measure_rollouts, measure_transfer
+
+    transfer = measure_transfer(plan.transfer_mib * 2**20)
+    rollouts = measure_rollouts(plan.fleet_small, plan.fleet_large)
+    rollback = measure_rollback()
     sage_rate = ThroughputResult(
         name="sage posting: invoices/s through the outbox over HTTP (baseline: plain httpx POSTs)",
         samples=sage.postings,
@@ -212,6 +217,9 @@ def measure_all(plan: BenchPlan) -> BenchReport:
         sage=sage,
         station=station,
         bridge=bridge,
+        transfer=transfer,
+        rollouts=rollouts,
+        rollback=rollback,
     )
 
 

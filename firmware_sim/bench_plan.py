@@ -50,6 +50,12 @@ class BenchPlan:
     """Station events ingested by one bridge instance."""
     sage_postings: int = 300
     """Shipments posted to the Sage sandbox."""
+    fleet_small: int = 10
+    """Stations in the smaller rollout drill."""
+    fleet_large: int = 100
+    """Stations in the larger rollout drill (the growth figure compares the two)."""
+    transfer_mib: int = 16
+    """MiB of release file fetched over MQTT in the transfer figure."""
     quick: bool = False
     """Whether this plan started from the quick one (reported with the figures)."""
 
@@ -74,6 +80,9 @@ QUICK_PLAN = BenchPlan(
     bridge_skus=1_000,
     ingest_events=500,
     sage_postings=20,
+    fleet_small=2,
+    fleet_large=4,
+    transfer_mib=2,
     quick=True,
 )
 
@@ -86,6 +95,9 @@ COUNT_HELP = {
     "bridge_skus": "SKUs they spread over",
     "ingest_events": "station events in the ingest figure",
     "sage_postings": "shipments posted to the Sage sandbox in the posting figure",
+    "fleet_small": "stations in the smaller rollout drill",
+    "fleet_large": "stations in the larger rollout drill",
+    "transfer_mib": "MiB of release file fetched over MQTT",
 }
 """One line per count for the command's help, keyed by the plan's field names."""
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from firmware_sim.bench_plan import BenchPlan
 from firmware_sim.bench_sage import SagePostingFigures
+
+if TYPE_CHECKING:
+    from firmware_sim.bench_fleet import RollbackFigures, RolloutFigures
 
 __all__ = [
     "BenchReport",
@@ -126,6 +130,9 @@ class BenchReport:
     sage: SagePostingFigures
     station: StationFigures
     bridge: BridgeFigures
+    transfer: ThroughputResult
+    rollouts: RolloutFigures
+    rollback: RollbackFigures
 
     @property
     def latencies(self) -> list[LatencyResult]:
@@ -140,4 +147,4 @@ class BenchReport:
 
     @property
     def throughputs(self) -> list[ThroughputResult]:
-        return [self.labels, self.replay, self.ingest, self.sage_rate]
+        return [self.labels, self.replay, self.ingest, self.sage_rate, self.transfer]

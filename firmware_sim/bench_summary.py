@@ -46,6 +46,15 @@ REQUIRED_KEYS = (
     "sage_plain_httpx_postings_per_min",
     "sage_vs_plain_httpx_ratio",
     "station_rss_mb",
+    "release_transfer_mib_per_s",
+    "raw_mqtt_mib_per_s",
+    "transfer_vs_raw_mqtt_ratio",
+    "rollout_small_s",
+    "rollout_large_s",
+    "rollout_large_vs_small_ratio",
+    "rollback_to_previous_s",
+    "plain_restart_s",
+    "rollback_vs_restart_ratio",
 )
 """Keys every run reports as numbers (PostgreSQL's figures are None when it is not installed)."""
 
@@ -79,6 +88,7 @@ def flat_summary(report: BenchReport, machine: Machine) -> Summary:
     summary.update(_rates(report))
     summary.update(_allocation(report))
     summary.update(_station(report))
+    summary.update(_fleet(report))
     return summary
 
 
@@ -165,6 +175,26 @@ def _station(report: BenchReport) -> Summary:
     }
 
 
+def _fleet(report: BenchReport) -> Summary:
+    rollouts = report.rollouts
+    rollback = report.rollback
+    return {
+        "release_transfer_mib_per_s": report.transfer.driver_per_second,
+        "raw_mqtt_mib_per_s": report.transfer.baseline_per_second,
+        "transfer_vs_raw_mqtt_ratio": report.transfer.ratio,
+        "rollout_small_stations": rollouts.small_stations,
+        "rollout_small_s": rollouts.small_seconds,
+        "rollout_small_waves": rollouts.small_waves,
+        "rollout_large_stations": rollouts.large_stations,
+        "rollout_large_s": rollouts.large_seconds,
+        "rollout_large_waves": rollouts.large_waves,
+        "rollout_large_vs_small_ratio": rollouts.growth,
+        "rollback_to_previous_s": rollback.rollback_seconds,
+        "plain_restart_s": rollback.restart_seconds,
+        "rollback_vs_restart_ratio": rollback.ratio,
+    }
+
+
 def detail_document(report: BenchReport) -> dict[str, Any]:
     """The nested form: every pair with its name, sample count and percentiles."""
     sage = asdict(report.sage) | {
@@ -178,4 +208,6 @@ def detail_document(report: BenchReport) -> dict[str, Any]:
         "station": asdict(report.station),
         "bridge": asdict(report.bridge),
         "sage": sage,
+        "rollouts": asdict(report.rollouts) | {"growth": report.rollouts.growth},
+        "rollback": asdict(report.rollback) | {"ratio": report.rollback.ratio},
     }

@@ -16,6 +16,7 @@ def report_tables(report: BenchReport, machine: Machine) -> list[Table]:
         _pairs(report, machine),
         _figures_table(report.station),
         _bridge_table(report.bridge),
+        _fleet_table(report),
     ]
 
 
@@ -90,4 +91,26 @@ def _bridge_table(figures: BridgeFigures) -> Table:
         else:
             table.add_row(name, f"{seconds:.2f} s", f"{seconds / figures.planner_seconds:.1f}x")
     table.add_row("pure planner (baseline)", f"{figures.planner_seconds:.2f} s", "1.0x")
+    return table
+
+
+def _fleet_table(report: BenchReport) -> Table:
+    rollouts = report.rollouts
+    rollback = report.rollback
+    scale = rollouts.large_stations / rollouts.small_stations
+    table = Table(title="fleet (real bridge and supervised station processes, same run)")
+    for column in ("measurement", "figure", "baseline", "ratio"):
+        table.add_column(column, justify="left" if column == "measurement" else "right")
+    table.add_row(
+        f"rollout time, {rollouts.large_stations} vs {rollouts.small_stations} stations",
+        f"{rollouts.large_seconds:.1f} s ({rollouts.large_waves} waves)",
+        f"{rollouts.small_seconds:.1f} s ({rollouts.small_waves} waves)",
+        f"{rollouts.growth:.2f}x the time for {scale:.0f}x the stations",
+    )
+    table.add_row(
+        "failed release: rollback to the previous version online (baseline: plain restart)",
+        f"{rollback.rollback_seconds:.2f} s",
+        f"{rollback.restart_seconds:.2f} s",
+        _times(rollback.ratio),
+    )
     return table

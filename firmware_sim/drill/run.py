@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ class DrillOptions:
     timeout_s: float | None = None
     health_deadline_s: int = 60
     station_timeout_s: int = 240
+    measure_restart: bool = False
+    """After the rollout, time one plain restart (power cut to online) as a baseline."""
 
 
 @dataclass
@@ -82,6 +85,12 @@ class DrillResult:
     power_cut_points: list[str] = field(default_factory=list)
     """``<station>@<updater state>`` of each cut the drill armed and the station reached."""
     seconds: float = 0.0
+    rollout_seconds: float = 0.0
+    """From the operator's `rollout start` to every station settled (the rollout's own time)."""
+    rollback_seconds: list[float] = field(default_factory=list)
+    """Per rolled-back station: from its rollback being seen to its previous version online."""
+    restart_seconds: float | None = None
+    """Baseline for the rollback: one settled station power-cut and back online, same run."""
     seed: int = 0
     rollout_state: str = ""
     violations: list[str] = field(default_factory=list)
@@ -150,6 +159,7 @@ async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
                     fault="crash_at_start" if options.bad_release else None,
                 )
                 site.repository.publish(release_dir)
+                rollout_started = time.monotonic()
                 _cli(
                     site, "rollout", "start", "--version", target, "--group", GROUP,
                     "--canaries", "1", "--base-rate", "2", "--increment-factor", "2",
@@ -158,7 +168,9 @@ async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
                     "--health-deadline-s", str(options.health_deadline_s),
                 )  # fmt: skip
                 cuts = _PowerCuts(site.stations, options.power_cuts, options.bad_release, rng)
+                rollbacks = _RollbackClock(site.stations)
                 while True:
+                    rollbacks.step(engine)
                     rollout = _rollout_state(engine)
                     offered = {
                         station["station_id"]
@@ -176,7 +188,11 @@ async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
                         )
                         break
                     await asyncio.sleep(_POLL_S)
+                result.rollout_seconds = round(time.monotonic() - rollout_started, 2)
                 cuts.disarm()
+                result.rollback_seconds = rollbacks.finish(engine)
+                if options.measure_restart:
+                    result.restart_seconds = await _restart_time(fleet, engine, site, deadline)
                 result.power_cut_points = [f"{name}@{state}" for name, state in cuts.where]
                 result.power_cuts = len(cuts.where)
                 _collect(result, engine, site, rollout)
@@ -322,6 +338,75 @@ class _PowerCuts:
             station = next(s for s in self._stations if s.name == name)
             station.power_cut_file.unlink(missing_ok=True)
             del self._armed[name]
+
+
+class _RollbackClock:
+    """Times each rollback: the updater's rollback write to the previous version's birth.
+
+    Both ends are the station's own wall-clock stamps (the updater state's ``at`` and the
+    birth's ``at``, as the bridge stored it), so the drill's polling adds nothing.
+    """
+
+    def __init__(self, stations: list[DrillStation]) -> None:
+        self._stations = stations
+        self._seen: dict[str, tuple[datetime, int]] = {}
+        self._done: dict[str, float] = {}
+
+    def step(self, engine: Any) -> None:
+        rows: dict[str, FleetStation] | None = None
+        for station in self._stations:
+            name = station.name
+            if name in self._done:
+                continue
+            updater = _updater_state(station)
+            if name not in self._seen:
+                if updater.get("state") in {"rolling_back", "rolled_back"} and updater.get("at"):
+                    rows = rows if rows is not None else _rows(engine)
+                    row = rows.get(name)
+                    at = datetime.fromisoformat(str(updater["at"]).replace("Z", "+00:00"))
+                    self._seen[name] = (at, (row.bd_seq or 0) if row else 0)
+                continue
+            rows = rows if rows is not None else _rows(engine)
+            row = rows.get(name)
+            rolled_at, bd_seq = self._seen[name]
+            if (
+                row is not None
+                and row.online
+                and row.presence_at is not None
+                and (row.bd_seq or 0) > bd_seq
+                and row.software_version == station.home.running_version()
+            ):
+                born = row.presence_at
+                if born.tzinfo is None:
+                    born = born.replace(tzinfo=UTC)
+                self._done[name] = round((born - rolled_at).total_seconds(), 3)
+
+    def finish(self, engine: Any) -> list[float]:
+        self.step(engine)
+        return sorted(self._done.values())
+
+
+async def _restart_time(
+    fleet: Supervisor, engine: Any, site: DrillSite, deadline: float
+) -> float | None:
+    """One settled station power-cut, and the time until its next birth (the birth's stamp)."""
+    station = site.stations[-1]
+    before = _rows(engine).get(station.name)
+    if before is None or before.bd_seq is None:
+        return None
+    bd_seq = before.bd_seq
+    cut_at = datetime.now(UTC)
+    if not await fleet.power_cut(station.name):
+        return None
+    while time.monotonic() < deadline:
+        row = _rows(engine).get(station.name)
+        if row is not None and row.online and (row.bd_seq or 0) > bd_seq and row.presence_at:
+            born = row.presence_at
+            if born.tzinfo is None:
+                born = born.replace(tzinfo=UTC)
+            return round((born - cut_at).total_seconds(), 3)
+        await asyncio.sleep(0.05)
+    return None
 
 
 # --- the verdict ----------------------------------------------------------------------------
