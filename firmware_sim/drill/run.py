@@ -60,6 +60,8 @@ class DrillOptions:
     health_deadline_s: int = 60
     station_timeout_s: int = 240
     measure_restart: bool = False
+    cut_at: str | None = None
+    """Put the first power cut at exactly this updater state (tests walk every state)."""
     """After the rollout, time one plain restart (power cut to online) as a baseline."""
 
 
@@ -159,6 +161,9 @@ async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
                     fault="crash_at_start" if options.bad_release else None,
                 )
                 site.repository.publish(release_dir)
+                cuts = _PowerCuts(
+                    site.stations, options.power_cuts, options.bad_release, rng, options.cut_at
+                )
                 rollout_started = time.monotonic()
                 _cli(
                     site, "rollout", "start", "--version", target, "--group", GROUP,
@@ -167,7 +172,6 @@ async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
                     "--station-timeout-s", str(options.station_timeout_s),
                     "--health-deadline-s", str(options.health_deadline_s),
                 )  # fmt: skip
-                cuts = _PowerCuts(site.stations, options.power_cuts, options.bad_release, rng)
                 rollbacks = _RollbackClock(site.stations)
                 while True:
                     rollbacks.step(engine)
@@ -293,7 +297,12 @@ class _PowerCuts:
     """
 
     def __init__(
-        self, stations: list[DrillStation], wanted: int, bad: bool, rng: random.Random
+        self,
+        stations: list[DrillStation],
+        wanted: int,
+        bad: bool,
+        rng: random.Random,
+        first: str | None = None,
     ) -> None:
         self._stations = stations
         self._left = wanted
@@ -302,6 +311,13 @@ class _PowerCuts:
         self._armed: dict[str, str] = {}
         self._cut_states: dict[str, set[str]] = {}
         self.where: list[tuple[str, str]] = []
+        if first is not None and wanted > 0:
+            # Armed before the rollout starts, so even the first step of the update is hit.
+            station = stations[0]
+            self._cut_states[station.name] = {first}
+            arm_power_cut(station.power_cut_file, first)  # type: ignore[arg-type]
+            self._armed[station.name] = first
+            self._left -= 1
 
     async def step(self, fleet: Supervisor, offered: set[str]) -> None:
         for station in self._stations:
