@@ -85,6 +85,37 @@ def _run_station(args: argparse.Namespace) -> int:
     )
 
 
+def _provision_station(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from edge import __version__
+    from edge.errors import EdgeError
+    from edge.fleet.home import StationHome
+    from edge.fleet.verify import trust_root
+    from edge.station.config import load_station_config
+
+    try:
+        load_station_config(args.config)
+        root = args.trusted_root.read_bytes()
+        with tempfile.TemporaryDirectory() as scratch:
+            trust_root(Path(scratch), root)  # checked before anything is written in the home
+        home = StationHome.provision(
+            args.home.resolve(),
+            factory_version=__version__,
+            trusted_root=root,
+            station_toml=args.config,
+        )
+    except (OSError, EdgeError) as error:
+        print(f"packline station provision: {error}", file=sys.stderr, flush=True)
+        return 2
+    print(
+        f"station home {home.root} provisioned: base release {__version__}, "
+        f"station.toml copied, release root trusted",
+        flush=True,
+    )
+    return 0
+
+
 def _boot_station(args: argparse.Namespace) -> int:
     from edge.fleet.boot import boot_and_exec
 
@@ -135,6 +166,20 @@ def _add_station(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     boot.add_argument("--sim", action="store_true", help="run the station on the simulated rig")
     boot.add_argument("--sim-control-port", type=int, default=0, help="with --sim, as for run")
     boot.set_defaults(handler=_boot_station)
+    provision = station_sub.add_parser(
+        "provision",
+        help="make a station home: the installed version as its base release, its station.toml, "
+        "and the release repository's root metadata as its only trust anchor",
+    )
+    provision.add_argument("--home", type=Path, required=True, help="the home to create")
+    provision.add_argument("--config", type=Path, required=True, help="the station.toml to use")
+    provision.add_argument(
+        "--trusted-root",
+        type=Path,
+        required=True,
+        help="the repository's root.json (`packline fleet repo init` writes it)",
+    )
+    provision.set_defaults(handler=_provision_station)
 
 
 def _run_bridge(args: argparse.Namespace) -> int:
