@@ -6,10 +6,11 @@ through `launch_on_free_port`, which tries a few ports before giving up.
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Callable
 
-__all__ = ["LOOPBACK", "PORT_ATTEMPTS", "free_port", "launch_on_free_port"]
+__all__ = ["LOOPBACK", "PORT_ATTEMPTS", "free_port", "launch_on_free_port", "reserved_ports"]
 
 LOOPBACK = "127.0.0.1"
 PORT_ATTEMPTS = 5
@@ -21,6 +22,34 @@ def free_port(host: str = LOOPBACK) -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+_FIXED_RANGE = (20_000, 32_000)
+"""Below Linux's ephemeral range (32768-60999), so no outgoing connection is ever given one."""
+
+
+def reserved_ports(count: int, host: str = LOOPBACK) -> list[int]:
+    """`count` ports, free now, for servers that start later and keep theirs across restarts.
+
+    A port from `free_port` comes from the ephemeral range, where any later outgoing connection
+    may be handed it; a simulated station restarting many times (100 of them in a drill) would
+    sooner or later find its printer port taken. These come from below that range instead,
+    starting at a random point so parallel runs rarely meet.
+    """
+    start, end = _FIXED_RANGE
+    first = random.randrange(start, end)
+    found: list[int] = []
+    for offset in range(end - start):
+        port = start + (first - start + offset) % (end - start)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise OSError(f"only {len(found)} of {count} ports free in {start}-{end}")
 
 
 def launch_on_free_port(

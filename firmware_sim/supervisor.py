@@ -106,9 +106,16 @@ class Supervisor:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, OSError):
                 await task
         self._tasks = []
+        # A program the loop was starting while we stopped was not in the list above.
+        for state in self.states.values():
+            late = state.process
+            if late is not None and late.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    late.kill()
+                await late.wait()
 
     async def _keep_running(self, state: ProgramState) -> None:
         program = state.program

@@ -24,6 +24,7 @@ from cloud_bridge.fleet.release.blobs import BlobServer
 from cloud_bridge.fleet.reports import record_fleet_report
 from cloud_bridge.fleet.rollout import rollout_tick
 from cloud_bridge.fleet.settings import FleetSettings
+from cloud_bridge.fleet.standing import rollout_states, standing_update_messages
 from edge.contract import ConfigDesired, FetchRequest, FleetReport, StationId, WireMessage, prepare
 
 __all__ = ["FleetService"]
@@ -53,6 +54,8 @@ class FleetService:
         self._fetches: asyncio.Queue[tuple[StationId, FetchRequest]] = asyncio.Queue(_FETCH_QUEUE)
         self._wake = asyncio.Event()
         self._next_refresh: datetime | None = None
+        self._known_rollouts: dict[int, str] | None = None
+        """Each rollout's state at the last standing-message sync; None: sync everything."""
         self.fetch_requests = 0
         self.fetch_refused_busy = 0
 
@@ -95,10 +98,12 @@ class FleetService:
                 await asyncio.wait_for(self._wake.wait(), self._settings.tick_seconds)
             self._wake.clear()
             if self._client() is None:
+                self._known_rollouts = None  # after reconnecting, every station's message again
                 continue
             try:
                 await self.tick()
             except aiomqtt.MqttError as error:
+                self._known_rollouts = None
                 log.warning("fleet tick interrupted by the broker link: %s", error)
             except Exception:
                 log.exception("fleet tick failed; retrying next tick")
@@ -113,6 +118,24 @@ class FleetService:
             await asyncio.to_thread(self._mark_config, station_id, desired.version)
         for station_id, message in await asyncio.to_thread(self._rollout_tick, now):
             await self._publish(station_id, message)
+        standing, states = await asyncio.to_thread(self._standing, now)
+        for station_id, message in standing:
+            await self._publish(station_id, message)
+        self._known_rollouts = states
+
+    def _standing(
+        self, now: datetime
+    ) -> tuple[list[tuple[StationId, WireMessage]], dict[int, str]]:
+        """What every station of a changed rollout should hold (all of them after a reconnect)."""
+        with self._sessions() as session:
+            states = rollout_states(session)
+            known = self._known_rollouts
+            if known is None:
+                return standing_update_messages(session, now), states
+            changed = {rollout for rollout, state in states.items() if known.get(rollout) != state}
+            if not changed:
+                return [], states
+            return standing_update_messages(session, now, rollout_ids=changed), states
 
     def _keep_timestamp_fresh(self, now: datetime) -> None:
         """Re-sign the timestamp when less than half its life is left (needs the keys).

@@ -352,8 +352,16 @@ class Updater:
         except _Withdrawn:
             self._abandon(version)
         except UpdateRefused as refused:
-            log.warning("update to %s refused (%s): %s", version, refused.refusal, refused.reason)
             self._home.remove_partial(version)
+            if refused.refusal == "download_failed":
+                # The link or the bridge, not the release: failed, so the offer is tried again
+                # when it is delivered again (on the next connection).
+                log.warning("download of %s failed: %s", version, refused.reason)
+                self._write(
+                    state="failed", offer=None, refusal=refused.refusal, reason=refused.reason
+                )
+                return None
+            log.warning("update to %s refused (%s): %s", version, refused.refusal, refused.reason)
             self._write(state="refused", offer=None, refusal=refused.refusal, reason=refused.reason)
         except Exception as error:  # a failure nobody named: report it, keep the station running
             log.exception("update to %s failed", version)
@@ -398,7 +406,15 @@ class Updater:
     def _count_trial_start(self) -> None:
         current = self._state
         starts = current.trial_starts + 1
-        self._write(trial_starts=starts)
+        deadline = current.trial_deadline
+        if starts == 1:
+            # From the first start, not from the switch: the restart into the new release may
+            # wait for the packer to finish an order, and that wait is not the release's fault.
+            deadline = self._clock() + timedelta(
+                seconds=self.health_deadline_s * self._max_trial_starts
+            )
+        self._write(trial_starts=starts, trial_deadline=deadline)
+        current = self._state
         if starts > self._max_trial_starts:
             self._roll_back_now(
                 "crash_loop",

@@ -53,6 +53,8 @@ HealthProbe = Callable[[], Awaitable[dict[str, tuple[bool, str | None]]]]
 _GATE_POLL_S = 0.25
 _IDLE_POLL_S = 0.25
 _SEND_TIMEOUT_S = 15.0
+_FETCH_GIVE_UP_S = 120.0
+"""A download that makes no progress this long fails (retryable: the offer is tried again)."""
 
 
 class RestartRequest:
@@ -215,7 +217,11 @@ class FleetAgent:
         """Return (ending the station run) once a restart is due and allowed; else wait forever."""
         while True:
             await self.restart.event.wait()
-            while self.restart.when_idle and not is_idle():  # noqa: ASYNC110 - polls the workflow
+            # Not while an update runs either: its download needs the connection, and its steps
+            # are redone after a restart only at the cost of starting the download again.
+            while self._tasks or (  # noqa: ASYNC110 - polls the workflow
+                self.restart.when_idle and not is_idle()
+            ):
                 await asyncio.sleep(_IDLE_POLL_S)
             log.info("restarting: %s", self.restart.reason)
             self.restart_now.set()
@@ -263,18 +269,19 @@ class FleetAgent:
         if updater.in_trial:
             log.info("%s ignored while the running release is on trial", message.type)
             return
-        if isinstance(message, UpdateWithdrawn):
-            # Not under the lock: the updater sees a withdrawal between the steps of a running
-            # offer, so a download in flight stops at its next step.
-            await asyncio.to_thread(updater.withdraw, message.rollout_id)
-            self.publish_report()
-            return
-        # In the background: the download needs this very message loop to deliver its chunks.
+        # In the background: a download needs this very message loop to deliver its chunks, and
+        # a withdrawal waits for the running step (the updater abandons the update after it).
         task = asyncio.create_task(self._apply_update(updater, message), name="fleet-update")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _apply_update(self, updater: Updater, message: UpdateOffered | UpdateRevert) -> None:
+    async def _apply_update(
+        self, updater: Updater, message: UpdateOffered | UpdateRevert | UpdateWithdrawn
+    ) -> None:
+        if isinstance(message, UpdateWithdrawn):
+            await asyncio.to_thread(updater.withdraw, message.rollout_id)
+            self.publish_report()
+            return
         try:
             async with self._update_lock:
                 if isinstance(message, UpdateRevert):
@@ -298,7 +305,7 @@ class FleetAgent:
         loop = self._loop
         if home is None or uplink is None or loop is None:
             raise UpdateRefused("download_failed", "the station's uplink is not running")
-        fetcher = MqttFetcher(_UplinkTransport(uplink, loop))
+        fetcher = MqttFetcher(_UplinkTransport(uplink, loop), give_up_s=_FETCH_GIVE_UP_S)
         self._fetcher = fetcher
         try:
             return fetch_verified_release(

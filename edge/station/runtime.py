@@ -506,6 +506,12 @@ class Station:
         printer = self._printer
         if printer is None:
             return False, "printer not open yet"
+        if not printer.can_report_status:
+            # CUPS queues and write-only USB printers: opening the transport is all we can check.
+            state, detail = self.printer_state
+            if state in {"fault", "offline"}:
+                return False, f"printer: {detail or state}"
+            return True, "scanner and lights ok; printer cannot report its status"
         try:
             status = await printer.status()
         except PrinterError as error:

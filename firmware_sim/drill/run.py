@@ -148,11 +148,8 @@ async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
         await site.bridge.start()
         try:
             async with Supervisor([s.program for s in site.stations], restart_s=0.5) as fleet:
-                await _wait_until(
-                    lambda: _all_reporting(engine, site, __version__),
-                    deadline,
-                    "every station online on the factory version with a fleet report",
-                    site,
+                await _wait_for_fleet(
+                    engine, site, __version__, min(deadline, started + 90 + 3 * options.stations)
                 )
                 _cli(site, "group", "set", "--group", GROUP, *(s.name for s in site.stations))
                 release_dir = build_release(
@@ -261,18 +258,33 @@ def _rollout_state(engine: Any) -> dict[str, Any]:
     offered = {
         station["wave"]
         for station in summary["station_states"]
-        if station["wave"] is not None and station["state"] not in {"waiting", "withdrawn"}
+        if station["wave"] is not None and station["state"] not in {"waiting", "already"}
     }
     summary["waves_offered"] = len(offered)
     return summary
 
 
-async def _wait_until(condition: Any, deadline: float, what: str, site: DrillSite) -> None:
-    while not condition():
+async def _wait_for_fleet(engine: Any, site: DrillSite, version: str, deadline: float) -> None:
+    """Every station online on `version` with a fleet report; else name the ones missing."""
+    while not _all_reporting(engine, site, version):
         site.bridge.check_alive()
         if time.monotonic() > deadline:
-            raise DrillError(f"timed out waiting for {what}; see the logs in {site.directory}")
+            rows = _rows(engine)
+            missing = [s for s in site.stations if not (row := rows.get(s.name)) or not row.online]
+            tails = "; ".join(f"{s.name}: {_last_line(s.program.log_file)}" for s in missing[:5])
+            raise DrillError(
+                f"{len(missing)} station(s) never came online on {version}: {tails} "
+                f"(logs in {site.directory})"
+            )
         await asyncio.sleep(_POLL_S)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return lines[-1][-300:] if lines else "(empty log)"
 
 
 def _cli(site: DrillSite, *args: str) -> None:
@@ -502,7 +514,16 @@ def _check(result: DrillResult) -> None:
         problems.append(f"bad release: aborted only after {result.waves} waves (expected 1)")
     if result.updated:
         problems.append(f"bad release: {result.updated} station(s) kept the bad release")
-    if result.rolled_back + result.failed + result.untouched != result.stations:
-        problems.append("bad release: some station neither rolled back nor untouched")
+    if result.failed:
+        problems.append(f"bad release: {result.failed} station(s) failed or refused it instead "
+                        "of rolling back")  # fmt: skip
+    factory = {info["running"] for info in result.per_station.values()} - {result.target_version}
+    for name, info in result.per_station.items():
+        if info["state"] not in {"rolled_back", "idle"}:
+            problems.append(f"bad release: {name} ended {info['state']}, not rolled back or "
+                            "untouched")  # fmt: skip
+        if len(factory) != 1:
+            problems.append(f"bad release: stations run {sorted(factory)}, not one version")
+            break
     if result.rolled_back < 1:
         problems.append("bad release: no station took it and rolled back (the canary)")

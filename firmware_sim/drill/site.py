@@ -20,7 +20,7 @@ from cloud_bridge.fleet.release.repository import ReleaseRepository
 from edge import __version__
 from edge.contract import StationId
 from edge.fleet.home import StationHome
-from firmware_sim.ports import free_port
+from firmware_sim.ports import free_port, reserved_ports
 from firmware_sim.power_cut import POWER_CUT_FILE_VARIABLE
 from firmware_sim.shift.processes import ChildProcess
 from firmware_sim.shift.site import write_secret
@@ -88,21 +88,26 @@ class DrillSite:
             "bridge", ["bridge", "run", "--config", str(bridge_config)], bridge_dir / "bridge.log"
         )
         trusted_root = repository.trusted_root()
+        printer_ports = reserved_ports(len(ids))
         homes = [
             _provision(
-                directory / "stations" / station_id.client_id, station_id, broker_url, trusted_root
+                directory / "stations" / station_id.client_id,
+                station_id,
+                broker_url,
+                trusted_root,
+                printer_port,
             )
-            for station_id in ids
+            for station_id, printer_port in zip(ids, printer_ports, strict=True)
         ]
         return cls(directory, bridge_config, repository, bridge, homes)
 
 
 def _provision(
-    root: Path, station_id: StationId, broker_url: str, trusted_root: bytes
+    root: Path, station_id: StationId, broker_url: str, trusted_root: bytes, printer_port: int
 ) -> DrillStation:
     root.mkdir(parents=True)
     document = sim_station_document(
-        station_id, broker_url=broker_url, printer_port=free_port(), state_dir=root / "state"
+        station_id, broker_url=broker_url, printer_port=printer_port, state_dir=root / "state"
     )
     document["broker"]["keepalive_s"] = 5
     toml = root / "station.toml.factory"

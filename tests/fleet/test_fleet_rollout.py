@@ -38,6 +38,7 @@ from cloud_bridge.fleet.rollout import (
     start_rollout,
 )
 from cloud_bridge.fleet.rollout_status import RolloutView, rollout_view
+from cloud_bridge.fleet.standing import standing_update_messages
 from edge.contract import (
     ConfigReport,
     FleetReport,
@@ -474,3 +475,43 @@ def test_a_version_that_is_not_a_release_version_is_refused(
 def _view(sessions: sessionmaker[Session], name: str) -> RolloutView:
     with sessions() as session:
         return rollout_view(session, name)
+
+
+def test_after_an_abort_every_station_that_did_not_commit_is_told_to_stand_down(
+    sessions: sessionmaker[Session],
+) -> None:
+    fleet = Fleet(sessions, 6)
+    name = fleet.start(canaries=2, min_sample=2, abort_percent=40)
+    first, second = offered(fleet.tick())
+    fleet.commit(first, name)
+    fleet.fail(second, name)
+    fleet.tick()
+    assert fleet.rollout(name).state is RolloutState.ABORTED
+
+    with sessions() as session:
+        standing = dict(standing_update_messages(session, fleet.now))
+
+    assert isinstance(standing[second], UpdateWithdrawn)  # failed: its retained offer is replaced
+    assert isinstance(standing[first], UpdateOffered)  # committed: the offer stands (a no-op)
+    assert set(standing) == {first, second}  # the waiting ones were never sent anything
+
+
+def test_after_a_rollback_the_committed_stations_keep_being_asked_to_revert(
+    sessions: sessionmaker[Session],
+) -> None:
+    fleet = Fleet(sessions, 3)
+    name = fleet.start()
+    [canary] = offered(fleet.tick())
+    fleet.commit(canary, name)
+    fleet.tick()
+    with sessions.begin() as session:
+        rollback_rollout(session, name, now=fleet.now, reason="operator")
+    lost = fleet.tick()  # as if these were published into a broker that then went away
+    assert of_type(lost, UpdateRevert) == [canary.client_id]
+
+    with sessions() as session:
+        standing = dict(standing_update_messages(session, fleet.now))
+
+    revert = standing[canary]
+    assert isinstance(revert, UpdateRevert)
+    assert revert.from_version == NEW

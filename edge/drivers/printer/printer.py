@@ -108,6 +108,11 @@ class LabelPrinter:
         self._connected = False
         await self._transport.close()
 
+    @property
+    def can_report_status(self) -> bool:
+        """Whether `status` can ask the printer (not over CUPS or a write-only USB endpoint)."""
+        return self._transport.can_read
+
     async def status(self) -> PrinterStatus:
         """Ask `~HS` and return the parsed answer; raise `StatusTimeout` if none comes."""
         async with self._lock:
