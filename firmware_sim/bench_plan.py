@@ -3,7 +3,7 @@
 The full plan is sized so each figure means what its name says (10,000 events replayed, 100,000
 order lines allocated) and takes several minutes. The quick plan keeps the two figures whose
 size is their meaning, the outbox append with 10,000 events pending and the replay scaled to
-10,000 events, and shrinks the rest so the whole run ends within a minute on two cores.
+10,000 events, and shrinks the rest so the whole run ends within about two minutes on two cores.
 """
 
 from __future__ import annotations
