@@ -230,7 +230,7 @@ def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     bench.add_argument(
         "--quick",
         action="store_true",
-        help="small counts (the --quick number in each option's help), done within about two minutes",
+        help="small counts (the --quick number in each option's help), about two minutes",
     )
     for name, text in COUNT_HELP.items():
         full, quick = getattr(FULL_PLAN, name), getattr(QUICK_PLAN, name)

@@ -44,9 +44,7 @@ def _drill(*args: str) -> tuple[int, dict[str, Any], str]:
     return done.returncode, json.loads(lines[-1]), done.stdout + done.stderr[-3000:]
 
 
-def test_a_bad_release_with_power_cuts_is_aborted_on_its_canary_and_every_station_ends_known_good() -> (
-    None
-):
+def test_a_bad_release_with_power_cuts_is_aborted_on_its_canary_and_all_end_known_good() -> None:
     status, report, output = _drill("--stations", "8", "--bad-release", "--power-cuts", "3")
 
     assert status == 0, output
