@@ -100,7 +100,6 @@ class StationHome:
         self.state_file = root / "updater.json"
         self.tuf_dir = root / "tuf"
         self.station_toml = root / "station.toml"
-        self.config_applied = root / "config-applied.json"
 
     def __repr__(self) -> str:
         return f"StationHome({str(self.root)!r})"

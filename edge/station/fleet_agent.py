@@ -106,11 +106,13 @@ class FleetAgent:
         config_push: ConfigPush,
         home: StationHome | None,
         software_version: str,
+        running_config_version: int = 0,
         checkpoint: Callable[[UpdateState], None] | None = None,
     ) -> None:
         self._config_push = config_push
         self._home = home
         self._software_version = software_version
+        self._running_config_version = running_config_version
         self._checkpoint_hook = checkpoint
         self._uplink: Uplink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -136,7 +138,8 @@ class FleetAgent:
 
     @property
     def config_version(self) -> int:
-        return self._config_push.report().applied_version
+        """The configuration version this process runs (an applied one waits for the restart)."""
+        return self._running_config_version
 
     @property
     def in_trial(self) -> bool:

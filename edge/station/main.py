@@ -52,6 +52,7 @@ def run_station(
             config_push=push,
             home=StationHome(home) if home is not None else None,
             software_version=__version__,
+            running_config_version=loaded.config_version,
             checkpoint=_power_cut_checkpoint() if sim else None,
         )
         restart = asyncio.run(_main(loaded, agent, sim=sim, sim_control_port=sim_control_port))

@@ -353,6 +353,9 @@ class FleetWorld:
             f"--- bridge ({self.site.bridge_config.parent / 'bridge.log'}):",
         ]
         parts.append(self.site.bridge.log_tail(lines))
+        state = "running" if self.broker.running else "NOT RUNNING"
+        broker_tail = "\n".join(self.broker.log_text().splitlines()[-lines:]) or "(no log)"
+        parts.append(f"--- broker {self.broker.url} ({state}):\n{broker_tail}")
         for station in self.site.stations:
             log_file = station.program.log_file
             tail = "\n".join(self.log_text(station.name).splitlines()[-lines:]) or "(no log)"

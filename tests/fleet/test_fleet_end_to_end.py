@@ -18,6 +18,7 @@ import pytest
 from fleet_world import FACTORY_VERSION, GROUP, FleetWorld, fleet_world
 from packaging.version import Version
 
+from cloud_bridge.db.fleet import FleetStation
 from cloud_bridge.db.fleet_control import FleetStationReport
 from edge.station.service import RESTART_EXIT_STATUS
 from firmware_sim.drill.run import next_version
@@ -32,14 +33,24 @@ _ROLLOUT = (
 )  # fmt: skip
 
 
+def _running(
+    world: FleetWorld, name: str, version: int, after_bd_seq: int | None
+) -> FleetStation | None:
+    """Online from a birth naming the hash of station.toml with overlay ``version`` on top."""
+    applied = world.applied_config(name)
+    if applied is None or applied["version"] != version:
+        return None
+    config_hash = world.effective_config_hash(name)
+    return world.born(name, config_hash=config_hash, after_bd_seq=after_bd_seq)
+
+
 async def _restarted_into(
     world: FleetWorld, name: str, version: int, *, after_bd_seq: int | None = None
 ) -> None:
-    """The station is born again running ``version`` (its birth names the overlay's hash)."""
-    config_hash = world.effective_config_hash(name)
+    """The station is born again running ``version``, and reports it applied."""
     row = await world.wait_for(
-        lambda: world.born(name, config_hash=config_hash, after_bd_seq=after_bd_seq),
-        f"{name} born running configuration v{version} (config hash {config_hash[:12]})",
+        lambda: _running(world, name, version, after_bd_seq),
+        f"{name} born running configuration v{version}",
     )
     report = world.report_row(name)
     assert row.config_version == version
@@ -48,7 +59,7 @@ async def _restarted_into(
 
 
 async def _apply(world: FleetWorld, name: str, overlay: str) -> int:
-    """Push a valid overlay and wait for the station's second run, which runs it."""
+    """Push a valid overlay and wait for the station to be born again running it."""
     version = await world.push_config(name, overlay)
     await _restarted_into(world, name, version)
     return version
@@ -60,6 +71,7 @@ def _config_refused(world: FleetWorld, name: str, version: int) -> FleetStationR
 
 
 def _no_op_count(world: FleetWorld, name: str, version: int) -> int:
+    """How often the station took ``version`` again and did nothing (its fleet agent logs it)."""
     return world.log_text(name).count(f"configuration v{version}: unchanged")
 
 
