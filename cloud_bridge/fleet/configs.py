@@ -50,8 +50,13 @@ IDENTITY_KEYS: tuple[tuple[str, str], ...] = (
     ("station", "site"),
     ("station", "id"),
     ("station", "state_dir"),
+    ("broker", "url"),
+    ("broker", "ca_file"),
+    ("broker", "cert_file"),
+    ("broker", "key_file"),
 )
-"""Keys that make a station who it is; pushing them would move it to another identity."""
+"""Keys that make a station who it is or how it reaches the broker; pushing them could move it
+to another identity or cut it off from the channel that would push the fix."""
 
 
 class ConfigPushError(BridgeError, ValueError):
@@ -106,8 +111,8 @@ def validate_overlay(settings: object) -> Overlay:
     touched = [f"{s}.{k}" for s, k in IDENTITY_KEYS if k in overlay.get(s, {})]
     if touched:
         raise ConfigPushError(
-            f"settings set {', '.join(touched)}: a station's identity is not pushed; "
-            "remove these keys"
+            f"settings set {', '.join(touched)}: a station's identity and its broker link are "
+            "not pushed (they are set on the station itself); remove these keys"
         )
     try:
         return dict(json.loads(json.dumps(overlay, allow_nan=False)))

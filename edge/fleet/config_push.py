@@ -41,6 +41,10 @@ APPLIED_FILE = "config-applied.json"
 IDENTITY_KEYS = ("site", "id", "state_dir")
 """Keys of [station] a pushed configuration may not change: they say which station this is."""
 
+LINK_KEYS = ("url", "ca_file", "cert_file", "key_file")
+"""Keys of [broker] a pushed configuration may not change: a wrong broker address or
+certificate would cut the station off from the very channel that could push the fix."""
+
 OutcomeStatus = Literal["applied", "unchanged", "stale", "refused"]
 
 
@@ -105,13 +109,16 @@ def merge_settings(base: dict[str, Any], settings: dict[str, JsonValue]) -> dict
 
 
 def _identity_changes(base: dict[str, Any], merged: dict[str, Any]) -> list[str]:
-    before = base.get("station", {})
-    after = merged.get("station", {})
-    return [
-        f"station.{key} ({before.get(key)!r} -> {after.get(key)!r})"
-        for key in IDENTITY_KEYS
-        if before.get(key) != after.get(key)
-    ]
+    changes = []
+    for section, keys in (("station", IDENTITY_KEYS), ("broker", LINK_KEYS)):
+        before = base.get(section, {})
+        after = merged.get(section, {})
+        changes += [
+            f"{section}.{key} ({before.get(key)!r} -> {after.get(key)!r})"
+            for key in keys
+            if before.get(key) != after.get(key)
+        ]
+    return changes
 
 
 class ConfigPush:
@@ -187,8 +194,8 @@ class ConfigPush:
         changes = _identity_changes(base, merged)
         if changes:
             raise ConfigError(
-                "invalid configuration: the station's identity cannot be changed remotely: "
-                + ", ".join(changes)
+                "invalid configuration: the station's identity and broker link cannot be "
+                "changed remotely: " + ", ".join(changes)
             )
         return parse_station_config(merged, base=self._station_toml.resolve().parent)
 

@@ -118,6 +118,20 @@ def test_a_change_of_the_station_identity_is_refused(
     assert push.report().applied_version == 0
 
 
+@pytest.mark.parametrize(
+    ("key", "value"), [("url", "mqtt://10.9.9.9:1883"), ("ca_file", "/etc/packline/other-ca.pem")]
+)
+def test_a_change_of_the_broker_link_is_refused_so_a_bad_push_cannot_cut_the_station_off(
+    key: str, value: str, push: ConfigPush, home: Path
+) -> None:
+    outcome = push.apply(_desired(2, {"broker": {key: value}}))
+
+    assert outcome.status == "refused"
+    assert outcome.reason is not None
+    assert f"broker.{key}" in outcome.reason
+    assert not (home / "config-applied.json").exists()
+
+
 def test_restating_the_identity_unchanged_is_allowed(push: ConfigPush) -> None:
     outcome = push.apply(_desired(2, {"station": {"site": "ams1", "id": "st07"}}))
 
