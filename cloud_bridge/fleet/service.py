@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,7 +57,10 @@ class FleetService:
         self._next_refresh: datetime | None = None
         self._known_rollouts: dict[int, str] | None = None
         """Each rollout's state at the last standing-message sync; None: sync everything."""
+        self._latest_fetch: dict[str, UUID] = {}
+        """Each station's newest request: an older one still queued was re-asked, so skip it."""
         self.fetch_requests = 0
+        self.fetch_superseded = 0
         self.fetch_refused_busy = 0
 
     def wake(self) -> None:
@@ -78,6 +82,7 @@ class FleetService:
     def on_fetch(self, station_id: StationId, request: FetchRequest) -> None:
         """Queue a fetch request; when the queue is full the station's fetcher simply asks again."""
         self.fetch_requests += 1
+        self._latest_fetch[station_id.client_id] = request.request_id
         try:
             self._fetches.put_nowait((station_id, request))
         except asyncio.QueueFull:
@@ -190,6 +195,11 @@ class FleetService:
     async def _fetch_worker(self) -> None:
         while True:
             station_id, request = await self._fetches.get()
+            if self._latest_fetch.get(station_id.client_id) != request.request_id:
+                # The station's fetcher asked again since (it waited too long for this one):
+                # answering the old request would only be thrown away at the station.
+                self.fetch_superseded += 1
+                continue
             try:
                 await self._answer(station_id, request)
             except aiomqtt.MqttError as error:
