@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cloud_bridge.db.engine import for_update
 from cloud_bridge.db.fleet import FleetStation
+from cloud_bridge.fleet.rows import locked_station_row
 from edge.contract import StationBirth, StationDeath, StationId, StationStatus
 
 __all__ = ["record_birth", "record_death", "record_message", "record_status"]
@@ -36,7 +34,7 @@ def record_message(
 
 def record_birth(session: Session, station_id: StationId, birth: StationBirth) -> bool:
     """Take a birth as the station's presence, versions and hardware; False if it is older."""
-    row = _locked_row(session, station_id, birth.at)
+    row = locked_station_row(session, station_id, seen_at=birth.at)
     _seen(row, birth.at)
     if not _presence_supersedes(row, birth.bd_seq, online=True):
         return False
@@ -57,7 +55,7 @@ def record_birth(session: Session, station_id: StationId, birth: StationBirth) -
 
 def record_death(session: Session, station_id: StationId, death: StationDeath) -> bool:
     """Mark the station offline, keeping what it last reported; False for a stale death."""
-    row = _locked_row(session, station_id, death.at)
+    row = locked_station_row(session, station_id, seen_at=death.at)
     _seen(row, death.at)
     if not _presence_supersedes(row, death.bd_seq, online=False):
         return False
@@ -69,7 +67,7 @@ def record_death(session: Session, station_id: StationId, death: StationDeath) -
 
 def record_status(session: Session, station_id: StationId, status: StationStatus) -> bool:
     """Take a status's phase, printer and outbox; False if a newer status is already stored."""
-    row = _locked_row(session, station_id, status.at)
+    row = locked_station_row(session, station_id, seen_at=status.at)
     _seen(row, status.at)
     if row.status_at is not None and status.at < row.status_at:
         return False
@@ -101,31 +99,3 @@ def _presence_supersedes(row: FleetStation, bd_seq: int, *, online: bool) -> boo
 
 def _seen(row: FleetStation, at: datetime) -> None:
     row.last_seen = max(row.last_seen, at)
-
-
-def _locked_row(session: Session, station_id: StationId, at: datetime) -> FleetStation:
-    """The station's row, locked for this transaction, made first if this is its first word."""
-    locked = for_update(select(FleetStation).where(FleetStation.station_id == station_id.client_id))
-    row = session.scalar(locked)
-    if row is None:
-        session.execute(_row_insert(session, station_id, at))
-        row = session.scalar(locked)
-    if row is None:
-        raise LookupError(
-            f"fleet row for station {station_id.client_id!r} is missing right after being created"
-        )
-    return row
-
-
-def _row_insert(session: Session, station_id: StationId, at: datetime) -> Insert:
-    """An insert of a fresh, offline row that does nothing if another instance made it first."""
-    values = {
-        "station_id": station_id.client_id,
-        "site": station_id.site,
-        "online": False,
-        "last_seen": at,
-        "hardware": "[]",
-    }
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(FleetStation).values(values).on_conflict_do_nothing()
-    return sqlite.insert(FleetStation).values(values).on_conflict_do_nothing()
