@@ -334,11 +334,18 @@ class _PowerCuts:
     async def step(self, fleet: Supervisor, offered: set[str]) -> None:
         for station in self._stations:
             name = station.name
-            if name in self._armed and not station.power_cut_file.exists():
-                self.where.append((name, self._armed.pop(name)))
+            state = _updater_state(station).get("state", "idle")
+            if name in self._armed:
+                if not station.power_cut_file.exists():
+                    self.where.append((name, self._armed.pop(name)))
+                elif self._passed(self._armed[name], state):
+                    # The station was already past the armed step when the file was written:
+                    # that cut can no longer come, so take it back and place it later.
+                    station.power_cut_file.unlink(missing_ok=True)
+                    del self._armed[name]
+                    self._left += 1
             if self._left <= 0 or name in self._armed:
                 continue
-            state = _updater_state(station).get("state", "idle")
             if state not in _UPDATING and name not in offered:
                 continue
             done = self._cut_states.setdefault(name, set())
@@ -359,6 +366,12 @@ class _PowerCuts:
             arm_power_cut(station.power_cut_file, chosen)  # type: ignore[arg-type]
             self._armed[name] = chosen
             self._left -= 1
+
+    def _passed(self, armed: str, state: str) -> bool:
+        """Whether a station in `state` will never again write the `armed` state."""
+        if state not in self._states or armed not in self._states:
+            return False
+        return self._states.index(state) > self._states.index(armed)
 
     def disarm(self) -> None:
         """Take back cuts that never came (their step did not happen), so none fires later."""
