@@ -323,6 +323,11 @@ class _PowerCuts:
         self._armed: dict[str, str] = {}
         self._cut_states: dict[str, set[str]] = {}
         self.where: list[tuple[str, str]] = []
+        if first is None and wanted > 0:
+            # The first canary is the first online station by id (the bridge orders them so),
+            # and a crash-looping canary runs through its steps in about a second: arming it
+            # before the rollout starts is the only way to be sure its early steps are hit.
+            first = rng.choice(self._states[: max(1, len(self._states) - (wanted - 1))])
         if first is not None and wanted > 0:
             # Armed before the rollout starts, so even the first step of the update is hit.
             station = stations[0]
