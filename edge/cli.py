@@ -74,6 +74,12 @@ def _run_demo(args: argparse.Namespace) -> int:
         return 2
 
 
+_INSECURE_HELP = (
+    "local development only: allow a plain mqtt:// broker on a loopback address, without TLS "
+    "or a client certificate (logged as a warning at start)"
+)
+
+
 def _run_station(args: argparse.Namespace) -> int:
     from edge.station.main import run_station
 
@@ -82,6 +88,7 @@ def _run_station(args: argparse.Namespace) -> int:
         sim=args.sim,
         sim_control_port=args.sim_control_port,
         home=args.home,
+        insecure=args.insecure,
     )
 
 
@@ -121,6 +128,8 @@ def _boot_station(args: argparse.Namespace) -> int:
 
     home: Path = args.home.resolve()
     argv = ["station", "run", "--config", str(home / "station.toml"), "--home", str(home)]
+    if args.insecure:
+        argv.append("--insecure")
     if not args.sim:
         boot_and_exec(home, argv)
     from firmware_sim.power_cut import checkpoint_from_environment
@@ -156,6 +165,11 @@ def _add_station(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="the station home (releases, updater state, TUF trust); without it the station "
         "refuses software updates",
     )
+    run.add_argument(
+        "--insecure",
+        action="store_true",
+        help=_INSECURE_HELP,
+    )
     run.set_defaults(handler=_run_station)
     boot = station_sub.add_parser(
         "boot",
@@ -165,6 +179,11 @@ def _add_station(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     boot.add_argument("--home", type=Path, required=True, help="the station home directory")
     boot.add_argument("--sim", action="store_true", help="run the station on the simulated rig")
     boot.add_argument("--sim-control-port", type=int, default=0, help="with --sim, as for run")
+    boot.add_argument(
+        "--insecure",
+        action="store_true",
+        help=_INSECURE_HELP,
+    )
     boot.set_defaults(handler=_boot_station)
     provision = station_sub.add_parser(
         "provision",
@@ -185,7 +204,7 @@ def _add_station(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _run_bridge(args: argparse.Namespace) -> int:
     from cloud_bridge.main import run_bridge
 
-    return run_bridge(config_path=args.config)
+    return run_bridge(config_path=args.config, insecure=args.insecure)
 
 
 def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -193,6 +212,11 @@ def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     bridge_sub = bridge.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = bridge_sub.add_parser("run", help="run one bridge instance from its bridge.toml")
     run.add_argument("--config", type=Path, required=True, help="path to bridge.toml")
+    run.add_argument(
+        "--insecure",
+        action="store_true",
+        help=_INSECURE_HELP,
+    )
     run.set_defaults(handler=_run_bridge)
 
 
@@ -301,6 +325,12 @@ def _add_fleet(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_fleet_commands(subparsers)
 
 
+def _add_pki(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from cloud_bridge.pki.cli import add_pki_commands
+
+    add_pki_commands(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -313,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim(subparsers)
     _add_sage(subparsers)
     _add_fleet(subparsers)
+    _add_pki(subparsers)
     _add_bench(subparsers)
     return parser
 

@@ -95,7 +95,7 @@ def measure_round_trips(rounds: int) -> RoundTrips:
         api_port = _write_bridge_files(folder, broker)
         database_url = f"sqlite:///{folder / 'bridge.db'}"
         _seed_bridge(database_url)
-        with _bridge_process(folder, api_port) as bridge:
+        with _bridge_process(folder, api_port, insecure=True) as bridge:
             station = asyncio.run(_station_round_trips(broker, folder, bridge, rounds))
         _check_applied(database_url, _WARM_UP + rounds)
     return RoundTrips(station=station, paho_echo=echoes, paho_echo_nodelay=floor)
@@ -172,12 +172,13 @@ class _Bridge:
 
 
 @contextlib.contextmanager
-def _bridge_process(folder: Path, api_port: int) -> Iterator[_Bridge]:
+def _bridge_process(folder: Path, api_port: int, *, insecure: bool) -> Iterator[_Bridge]:
     config = folder / "bridge.toml"
     log = folder / "bridge.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config)],
+            [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config)]
+            + (["--insecure"] if insecure else []),
             stdout=subprocess.DEVNULL,
             stderr=sink,
         )

@@ -22,6 +22,7 @@ from edge.contract import UpdateState
 from edge.errors import ConfigError, EdgeError
 from edge.fleet.config_push import ConfigPush
 from edge.fleet.home import StationHome
+from edge.link_security import check_link_security
 from edge.station.config import LoadedConfig, StationConfig, load_station_config
 from edge.station.fleet_agent import FleetAgent
 from edge.station.runtime import Station
@@ -36,14 +37,24 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def run_station(
-    *, config_path: Path, sim: bool, sim_control_port: int = 0, home: Path | None = None
+    *,
+    config_path: Path,
+    sim: bool,
+    sim_control_port: int = 0,
+    home: Path | None = None,
+    insecure: bool = False,
 ) -> int:
-    """Run the station; return the exit status (2 for a configuration error, 75 to restart)."""
+    """Run the station; return the exit status (2 for a configuration error, 75 to restart).
+
+    ``insecure`` allows a plain ``mqtt://`` loopback broker for local development.
+    """
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT, stream=sys.stderr)
     try:
         base = load_station_config(config_path)
         push = ConfigPush(config_path, base.config.station.state_dir)
         loaded = push.effective_config()
+        station_id = loaded.config.station.station_id
+        check_link_security(loaded.config.broker, station_id.client_id, insecure=insecure)
     except ConfigError as error:
         print(f"packline station: {config_path}: {error}", file=sys.stderr)
         return 2

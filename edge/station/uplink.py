@@ -62,6 +62,7 @@ from edge.contract import (
     station_topic,
 )
 from edge.errors import EdgeError
+from edge.mqtt_client import MqttRefusalError, ReasonCheckedClient, check_subscriptions
 from edge.station.backoff import Backoff
 from edge.station.counters import DurableCounter
 from edge.station.outbox import Outbox, OutboxStats
@@ -96,7 +97,6 @@ _STABLE_AFTER_S: Final = 10.0
 """A connection that stayed up this long resets the backoff; a shorter one keeps it growing."""
 _DEATH_TIMEOUT_S: Final = 5.0
 _READ_BATCH: Final = 1000
-_SUBACK_FAILURE: Final = 0x80
 
 
 class UplinkError(EdgeError, RuntimeError):
@@ -299,7 +299,7 @@ class Uplink:
             )
         try:
             await _publish(link[0], prepare(self._station_id, message))
-        except aiomqtt.MqttError as error:
+        except (aiomqtt.MqttError, MqttRefusalError) as error:
             raise UplinkError(
                 f"{type(message).__name__} not sent by station {self._station_id}: "
                 f"{_describe(error)}"
@@ -391,6 +391,10 @@ class Uplink:
                 self._station_id,
                 _describe(error),
             )
+        except MqttRefusalError as error:
+            # Not a network fault: the broker's ACL says no. Reconnecting with backoff keeps the
+            # events in the outbox until the certificate or the ACL is fixed.
+            log.error("refused station=%s: %s", self._station_id, error)  # noqa: TRY400
         except Exception:
             log.exception("uplink connection failed station=%s", self._station_id)
         if connected_at is not None and time.monotonic() - connected_at >= _STABLE_AFTER_S:
@@ -410,7 +414,7 @@ class Uplink:
         settings = self._settings
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = settings.session_expiry_s
-        client = aiomqtt.Client(
+        client = ReasonCheckedClient(
             settings.host,
             settings.port,
             identifier=self._station_id.client_id,
@@ -466,16 +470,11 @@ class Uplink:
         await self._replay_and_follow(client)
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
-        reasons = await client.subscribe([(topic, 1) for topic in self._topics.values()])
+        """Subscribe to the station's own topics; a refused one ends the connection by name."""
+        topics = list(self._topics.values())
+        reasons = await client.subscribe([(topic, 1) for topic in topics])
         codes: Sequence[int | ReasonCode] = reasons
-        for topic, reason in zip(self._topics.values(), codes, strict=False):
-            if _refused(reason):
-                log.error(
-                    "subscription refused station=%s topic=%s reason=%s",
-                    self._station_id,
-                    topic,
-                    reason,
-                )
+        check_subscriptions(topics, codes)
 
     async def _publish_birth(self, client: aiomqtt.Client, presence: ConnectionPresence) -> int:
         """Publish the birth with the connection's bd_seq; returns the outbox depth it reported."""
@@ -717,12 +716,6 @@ async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-
-
-def _refused(reason: int | ReasonCode) -> bool:
-    """Whether a SUBACK entry refuses the subscription (MQTT 5 reason code 0x80 or above)."""
-    code = reason if isinstance(reason, int) else reason.value
-    return code >= _SUBACK_FAILURE
 
 
 def _payload_bytes(payload: object) -> bytes:
