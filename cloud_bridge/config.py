@@ -1,8 +1,8 @@
 """`bridge.toml`: the bridge's database, broker, HTTP listener, routing and station slot maps.
 
 Validated at start like `station.toml`: an unknown section or key, or a bad value, stops the
-bridge with a message naming the section and key. The HTTP token is read from a file (mode 0600,
-owned by the service user) so it never sits in the config or in a process listing.
+bridge with a message naming the section and key. API tokens are not configured here: they live
+hashed in the bridge's database, made with `packline bridge token create`, so no file holds one.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from cloud_bridge.broker_settings import DEFAULT_INSTANCE, BridgeBrokerSettings
 from cloud_bridge.fleet.settings import FleetSettings
-from cloud_bridge.posting.settings import SageSettings, read_secret_file
+from cloud_bridge.posting.settings import SageSettings
 from cloud_bridge.routing import RoutingSettings
 from edge.config import StrictConfig, load_toml, parse_section
 from edge.errors import ConfigError
-from edge.station.uplink import BrokerSettings
 
 __all__ = [
+    "TOKEN_FILE_REMOVED",
     "BridgeConfig",
     "BridgeSection",
     "HttpSettings",
@@ -32,7 +33,7 @@ __all__ = [
 class BridgeSection(StrictConfig):
     """`[bridge]`: this instance and its database."""
 
-    instance: str = Field(default="bridge-1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    instance: str = Field(default=DEFAULT_INSTANCE, pattern=r"^[A-Za-z0-9_-]{1,32}$")
     """This instance's name; its MQTT client id is ``bridge-<instance>``. Unique per instance."""
     database_url: str = Field(min_length=1)
     """``sqlite:///path`` (embedded default) or ``postgresql+psycopg://...`` (scale path)."""
@@ -40,19 +41,20 @@ class BridgeSection(StrictConfig):
     """How often allocation and release run (events and API calls also trigger them)."""
 
 
+TOKEN_FILE_REMOVED = (
+    "http.token_file: the API no longer reads a token file; tokens live hashed in the bridge's "
+    "database, each with a role. Remove token_file from [http], then run `packline bridge token "
+    "create --config bridge.toml --name NAME --role admin` (or viewer, operator, "
+    "credit_controller) and give each client its own token"
+)
+"""Why a bridge.toml that still names ``[http] token_file`` is refused, and what to do instead."""
+
+
 class HttpSettings(StrictConfig):
-    """`[http]`: where the API listens and the file holding its bearer token."""
+    """`[http]`: where the API listens. Its tokens are in the database, not in the config."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    token_file: Path
-
-    def read_token(self) -> str:
-        """The token, refusing a file other users can read."""
-        text = read_secret_file(self.token_file, "http.token_file")
-        if len(text) < 16:
-            raise ConfigError("http.token_file: the token must be at least 16 characters")
-        return text
 
 
 class StationSlots(StrictConfig):
@@ -66,7 +68,7 @@ class BridgeConfig(StrictConfig):
     """The whole of `bridge.toml`."""
 
     bridge: BridgeSection
-    broker: BrokerSettings
+    broker: BridgeBrokerSettings
     http: HttpSettings
     routing: RoutingSettings
     stations: dict[str, StationSlots] = Field(default_factory=dict)
@@ -91,11 +93,13 @@ class BridgeConfig(StrictConfig):
 
 
 def parse_bridge_config(data: dict[str, Any], *, base: Path | None = None) -> BridgeConfig:
-    """Validate a parsed bridge.toml; relative sqlite and token paths are taken from `base`."""
+    """Validate a parsed bridge.toml; relative sqlite and file paths are taken from `base`."""
     known = set(BridgeConfig.model_fields)
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"invalid configuration: unknown section(s) {', '.join(unknown)}")
+    if isinstance(data.get("http"), dict) and "token_file" in data["http"]:
+        raise ConfigError(f"invalid configuration: {TOKEN_FILE_REMOVED}")
     sections: dict[str, Any] = {}
     for name, field in BridgeConfig.model_fields.items():
         if name not in data:
@@ -123,9 +127,6 @@ def parse_bridge_config(data: dict[str, Any], *, base: Path | None = None) -> Br
 
 
 def _relative_to(config: BridgeConfig, base: Path) -> BridgeConfig:
-    http = config.http
-    if not http.token_file.is_absolute():
-        http = http.model_copy(update={"token_file": base / http.token_file})
     bridge = config.bridge
     prefix = "sqlite:///"
     if bridge.database_url.startswith(prefix) and not bridge.database_url.startswith(prefix + "/"):
@@ -135,7 +136,10 @@ def _relative_to(config: BridgeConfig, base: Path) -> BridgeConfig:
     if sage is not None:
         sage = _sage_relative_to(sage, base)
     fleet = config.fleet.relative_to(base) if config.fleet is not None else None
-    return config.model_copy(update={"http": http, "bridge": bridge, "sage": sage, "fleet": fleet})
+    broker = config.broker.resolved(base)
+    return config.model_copy(
+        update={"broker": broker, "bridge": bridge, "sage": sage, "fleet": fleet}
+    )
 
 
 def _sage_relative_to(sage: SageSettings, base: Path) -> SageSettings:

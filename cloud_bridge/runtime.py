@@ -21,6 +21,7 @@ import aiomqtt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from cloud_bridge.broker_settings import control_client_id, ingest_client_id
 from cloud_bridge.config import BridgeConfig
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.db.models import OrderState, SalesOrder
@@ -35,6 +36,7 @@ from cloud_bridge.services.release import Dispatch, allocation_message, release
 from cloud_bridge.services.settings import load_settings
 from edge.contract import (
     ContractError,
+    Decoded,
     FetchRequest,
     FleetReport,
     OrderAborted,
@@ -49,6 +51,7 @@ from edge.contract import (
     prepare,
     subscription_for_all_stations,
 )
+from edge.mqtt_client import MqttRefusalError, ReasonCheckedClient, check_subscriptions
 from edge.station.backoff import Backoff
 from edge.station.presence import StationState, is_stale_death, supersedes
 from edge.station.uplink import NO_DELAY
@@ -66,15 +69,19 @@ _AT_STATION = (OrderState.RELEASED, OrderState.PICKING)
 class Bridge:
     """One bridge instance; `await bridge.run()` until cancelled."""
 
-    def __init__(self, config: BridgeConfig, *, token: str | None = None) -> None:
+    def __init__(self, config: BridgeConfig, *, serve_api: bool = False) -> None:
         self.config = config
         self.engine = make_engine(config.bridge.database_url)
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)
         self.router = StationRouter(config.routing)
         self.presence: dict[str, StationState] = {}
-        self._token = token
+        self._serve_api = serve_api
         self._client: aiomqtt.Client | None = None
+        self.refused_publishes = 0
+        self.rejected_messages = 0
+        """Messages from stations that were malformed or whose handling failed."""
+        """Publishes the broker refused (0x87): each is logged with its topic."""
         self._wake = asyncio.Event()
         self._post_wake = asyncio.Event()
         self.ingest: IngestConsumer | None = None
@@ -123,9 +130,9 @@ class Bridge:
             ConsumerSettings(
                 host=broker.host,
                 port=broker.port,
-                client_id=f"bridge-{self.config.bridge.instance}-ingest",
+                client_id=ingest_client_id(self.config.bridge.instance),
                 keepalive_s=broker.keepalive_s,
-                tls=broker.tls_parameters(),
+                tls=broker.ingest_tls_parameters(),
                 reconnect_initial_s=broker.backoff_initial_s,
                 reconnect_max_s=broker.backoff_max_s,
             ),
@@ -139,8 +146,8 @@ class Bridge:
                 tasks.create_task(self.fleet.run(), name="fleet")
             if self.config.sage is not None:
                 tasks.create_task(self._posting_loop(), name="sage-posting")
-            if self._token is not None:
-                tasks.create_task(self._serve_http(self._token), name="http")
+            if self._serve_api:
+                tasks.create_task(self._serve_http(), name="http")
             if ready is not None:
                 ready()
 
@@ -155,9 +162,18 @@ class Bridge:
             )
             return
         publication = prepare(StationId.from_client_id(dispatch.station_id), dispatch.message)
-        await client.publish(
-            publication.topic, publication.payload, qos=publication.qos, retain=publication.retain
-        )
+        try:
+            await client.publish(
+                publication.topic,
+                publication.payload,
+                qos=publication.qos,
+                retain=publication.retain,
+            )
+        except MqttRefusalError as error:
+            # The broker's ACL does not let this bridge write there: a deployment fault, named
+            # in the log; the message is desired state and goes again with the station's birth.
+            self.refused_publishes += 1
+            log.error("publish refused: %s", error)  # noqa: TRY400
 
     # --- the cycle ---------------------------------------------------------------------------
 
@@ -223,45 +239,61 @@ class Bridge:
         backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
         while True:
             try:
-                async with aiomqtt.Client(
+                async with ReasonCheckedClient(
                     settings.host,
                     settings.port,
-                    identifier=f"bridge-{self.config.bridge.instance}",
+                    identifier=control_client_id(self.config.bridge.instance),
                     protocol=aiomqtt.ProtocolVersion.V5,
                     keepalive=settings.keepalive_s,
                     tls_params=settings.tls_parameters(),
                     socket_options=NO_DELAY,
                 ) as client:
-                    await client.subscribe(subscription_for_all_stations(TopicKind.STATE), qos=1)
-                    await client.subscribe(subscription_for_all_stations(TopicKind.STATUS), qos=1)
+                    topics = [
+                        subscription_for_all_stations(TopicKind.STATE),
+                        subscription_for_all_stations(TopicKind.STATUS),
+                    ]
                     if self.fleet is not None:
-                        await client.subscribe(
-                            subscription_for_all_stations(TopicKind.FLEET), qos=1
-                        )
-                        # Shared: with several bridge instances, one answers each request.
-                        await client.subscribe(
+                        # FETCH is shared: with several bridge instances, one answers each.
+                        topics += [
+                            subscription_for_all_stations(TopicKind.FLEET),
                             f"$share/packline-fleet/{subscription_for_all_stations(TopicKind.FETCH)}",
-                            qos=1,
-                        )
+                        ]
+                    for topic in topics:
+                        check_subscriptions([topic], await client.subscribe(topic, qos=1))
                     self._client = client
                     log.info("bridge %s connected to %s", self.config.bridge.instance, settings.url)
                     backoff.reset()
                     async for message in client.messages:
                         await self._on_message(str(message.topic), message.payload)
-            except aiomqtt.MqttError as error:
+            except (aiomqtt.MqttError, MqttRefusalError) as error:
                 self._client = None
                 delay = backoff.next_delay()
                 log.warning("broker link lost (%s); reconnecting in %.1f s", error, delay)
                 await asyncio.sleep(delay)
 
     async def _on_message(self, topic: str, payload: Any) -> None:
+        """Handle one state, status, fleet or fetch message; nothing a station sends stops it.
+
+        A message the contract rejects is counted and logged with its reason; so is one whose
+        handling fails, so a bad station cannot end the bridge's MQTT loop.
+        """
         if not isinstance(payload, bytes):
+            self.rejected_messages += 1
+            log.warning("rejected message on %s: the payload is not bytes", topic)
             return
         try:
             decoded = decode(topic, payload)
         except ContractError as error:
+            self.rejected_messages += 1
             log.warning("rejected message on %s: %s", topic, error)
             return
+        try:
+            await self._handle(decoded)
+        except Exception:
+            self.rejected_messages += 1
+            log.exception("handling the message on %s failed", topic)
+
+    async def _handle(self, decoded: Decoded) -> None:
         state = decoded.message
         station = decoded.address.station_id.client_id
         if isinstance(state, StationBirth | StationDeath | StationStatus):
@@ -303,14 +335,19 @@ class Bridge:
 
     # --- HTTP --------------------------------------------------------------------------------
 
-    async def _serve_http(self, token: str) -> None:
+    async def _serve_http(self) -> None:
         import uvicorn
 
         from cloud_bridge.api import create_app
+        from cloud_bridge.api.tokens import has_active_tokens
 
+        if not await asyncio.to_thread(has_active_tokens, self.sessions):
+            log.warning(
+                "the HTTP API has no unrevoked token, so it refuses every request; make one "
+                "with `packline bridge token create --config <bridge.toml> --name N --role R`"
+            )
         app = create_app(
             sessions=self.sessions,
-            token=token,
             slot_maps=self.config.slot_maps,
             publish=self._publish_and_wake,
             wake_poster=self.wake_poster_if_posting,

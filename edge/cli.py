@@ -218,6 +218,9 @@ def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         help=_INSECURE_HELP,
     )
     run.set_defaults(handler=_run_bridge)
+    from cloud_bridge.token_cli import add_token_commands
+
+    add_token_commands(bridge_sub)
 
 
 def _add_sim(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -331,6 +334,12 @@ def _add_pki(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_pki_commands(subparsers)
 
 
+def _add_fuzz(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from firmware_sim.fuzz.cli import add_fuzz_command
+
+    add_fuzz_command(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -344,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sage(subparsers)
     _add_fleet(subparsers)
     _add_pki(subparsers)
+    _add_fuzz(subparsers)
     _add_bench(subparsers)
     return parser
 

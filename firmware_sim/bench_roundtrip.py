@@ -37,6 +37,7 @@ from uuid import uuid4
 import httpx
 from tinydb import TinyDB
 
+from cloud_bridge.api.tokens import create_token
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.ingest.bench import seed_order_at_station
 from cloud_bridge.ingest.sequencer import read_cursor
@@ -56,7 +57,6 @@ _STATION = StationId(site="bench", station="rt01")
 _ORDER = "SO-RT"
 _SKU = "SKU-RT"
 _GTIN = "05012345678900"
-_TOKEN = "bench-round-trip-token"
 _WARM_UP = 3
 _ROUND_TIMEOUT_S = 30.0
 _START_TIMEOUT_S = 60.0
@@ -94,8 +94,8 @@ def measure_round_trips(rounds: int) -> RoundTrips:
         echoes = measure_paho_echo(broker, payload, rounds, nodelay=True, warm_up=_WARM_UP)
         api_port = _write_bridge_files(folder, broker)
         database_url = f"sqlite:///{folder / 'bridge.db'}"
-        _seed_bridge(database_url)
-        with _bridge_process(folder, api_port, insecure=True) as bridge:
+        token = _seed_bridge(database_url)
+        with _bridge_process(folder, api_port, token, insecure=True) as bridge:
             station = asyncio.run(_station_round_trips(broker, folder, bridge, rounds))
         _check_applied(database_url, _WARM_UP + rounds)
     return RoundTrips(station=station, paho_echo=echoes, paho_echo_nodelay=floor)
@@ -112,11 +112,8 @@ def _sample_payload() -> bytes:
 
 
 def _write_bridge_files(folder: Path, broker: MosquittoBroker) -> int:
-    """bridge.toml and its token file; returns the API port the config names."""
+    """bridge.toml; returns the API port the config names."""
     api_port = free_port()
-    token = folder / "token"
-    token.write_text(f"{_TOKEN}\n", encoding="utf-8")
-    token.chmod(0o600)
     (folder / "bridge.toml").write_text(
         "[bridge]\n"
         'instance = "bench"\n'
@@ -125,7 +122,6 @@ def _write_bridge_files(folder: Path, broker: MosquittoBroker) -> int:
         f'url = "{broker.url}"\n'
         "[http]\n"
         f"port = {api_port}\n"
-        'token_file = "token"\n'
         "[routing]\n"
         f'stations = ["{_STATION.client_id}"]\n'
         f'[stations."{_STATION.client_id}"]\n'
@@ -135,12 +131,14 @@ def _write_bridge_files(folder: Path, broker: MosquittoBroker) -> int:
     return api_port
 
 
-def _seed_bridge(url: str) -> None:
-    """One order being picked at the bench station, its line open for picks and returns."""
+def _seed_bridge(url: str) -> str:
+    """One order being picked at the bench station, its line open for picks and returns; and a
+    viewer token to see when the API is up, which is returned."""
     engine = make_engine(url)
     try:
         upgrade(engine)
         seed_order_at_station(engine, station_id=_STATION, order_no=_ORDER, sku=_SKU, gtin=_GTIN)
+        return create_token(engine, "bench-round-trip", "viewer")
     finally:
         engine.dispose()
 
@@ -165,6 +163,7 @@ class _Bridge:
     process: subprocess.Popen[bytes]
     log: Path
     api_url: str
+    token: str
 
     def failure(self, what: str) -> RoundTripError:
         tail = self.log.read_text(encoding="utf-8", errors="replace")[-2000:]
@@ -172,7 +171,9 @@ class _Bridge:
 
 
 @contextlib.contextmanager
-def _bridge_process(folder: Path, api_port: int, *, insecure: bool) -> Iterator[_Bridge]:
+def _bridge_process(
+    folder: Path, api_port: int, token: str, *, insecure: bool
+) -> Iterator[_Bridge]:
     config = folder / "bridge.toml"
     log = folder / "bridge.log"
     with log.open("wb") as sink:
@@ -182,7 +183,7 @@ def _bridge_process(folder: Path, api_port: int, *, insecure: bool) -> Iterator[
             stdout=subprocess.DEVNULL,
             stderr=sink,
         )
-    bridge = _Bridge(process, log, f"http://127.0.0.1:{api_port}")
+    bridge = _Bridge(process, log, f"http://127.0.0.1:{api_port}", token)
     try:
         _wait_for_api(bridge)
         yield bridge
@@ -197,7 +198,7 @@ def _wait_for_api(bridge: _Bridge) -> None:
     event sent before that is replayed by the station after `_ACK_STALL_S`, in the warm-up.
     """
     deadline = time.monotonic() + _START_TIMEOUT_S
-    headers = {"Authorization": f"Bearer {_TOKEN}"}
+    headers = {"Authorization": f"Bearer {bridge.token}"}
     while time.monotonic() < deadline:
         if bridge.process.poll() is not None:
             raise bridge.failure(f"the bridge exited with {bridge.process.returncode}")

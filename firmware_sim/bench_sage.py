@@ -264,7 +264,7 @@ def _save_tokens(sandbox: SageSandbox, folder: Path) -> str:
     """Save a fresh token pair where the outbox reads it; the access token for the baseline."""
     pair = sandbox.login()
     now = sandbox.clock()
-    TokenStore(folder / "tokens.json").save(
+    TokenStore(folder / "tokens.json", environment="test").save(
         OAuthTokens(
             access_token=pair.access_token,
             refresh_token=pair.refresh_token,

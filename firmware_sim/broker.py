@@ -98,10 +98,10 @@ class MosquittoBroker:
     again on the same port and persistence, to test recovery. Not re-entrant.
 
     With ``pki``, a second listener speaks TLS on `tls_port`, with the production settings and
-    ``mosquitto_acl(bridge_names)`` as its ACL. ``plain_listener=False`` drops the anonymous
-    loopback listener; keeping it is for ``--insecure`` local development only, where any local
-    process may speak for any station. Without a plain listener ``extra_config`` goes into the
-    TLS listener's section.
+    ``mosquitto_acl(bridge_names, reader_names)`` as its ACL. ``plain_listener=False`` drops the
+    anonymous loopback listener; keeping it is for ``--insecure`` local development only, where
+    any local process may speak for any station. Without a plain listener ``extra_config`` goes
+    into the TLS listener's section.
     """
 
     def __init__(
@@ -114,6 +114,7 @@ class MosquittoBroker:
         pki: SitePki | None = None,
         plain_listener: bool = True,
         bridge_names: Sequence[str] = BRIDGE_CERT_NAMES,
+        reader_names: Sequence[str] = (),
     ) -> None:
         if executable is None:
             executable = find_mosquitto()
@@ -127,7 +128,7 @@ class MosquittoBroker:
         self._startup_timeout = startup_timeout
         self._pki = pki
         self._plain_listener = plain_listener
-        self._tls_acl = mosquitto_acl(bridge_names) if pki is not None else None
+        self._tls_acl = mosquitto_acl(bridge_names, reader_names) if pki is not None else None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None

@@ -14,10 +14,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import make_url
 
+from cloud_bridge.broker_settings import DEFAULT_INSTANCE, bridge_cert_names
 from cloud_bridge.db import make_engine
 from edge.contract import StationId
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.postgres import PostgresNotInstalledError, PostgresServer
+from firmware_sim.secure_site import SiteCredentials
 
 POSTGRES_URL_VARIABLE = "PACKLINE_TEST_POSTGRES_URL"
 
@@ -33,10 +35,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
+TEST_BRIDGE_INSTANCE = "test"
+"""The bridge instance whose certificates the session broker's ACL knows, besides ``main``."""
+
+
 @pytest.fixture(scope="session")
-def mosquitto() -> Iterator[MosquittoBroker]:
-    """A private Mosquitto on a free loopback port, anonymous, for the whole session."""
-    with MosquittoBroker() as broker:
+def site_credentials(tmp_path_factory: pytest.TempPathFactory) -> SiteCredentials:
+    """The session's throwaway site PKI: a CA, the broker's certificate, and clients on demand."""
+    return SiteCredentials.create(tmp_path_factory.mktemp("site-pki") / "pki")
+
+
+@pytest.fixture(scope="session")
+def mosquitto(site_credentials: SiteCredentials) -> Iterator[MosquittoBroker]:
+    """A private Mosquitto for the whole session: its TLS listener (``tls_port``) has the
+    production settings and ACL; the anonymous loopback listener (``port``) serves the tests of
+    mechanics below the security layer."""
+    bridges = [
+        name
+        for instance in (DEFAULT_INSTANCE, TEST_BRIDGE_INSTANCE)
+        for name in bridge_cert_names(instance)
+    ]
+    with MosquittoBroker(pki=site_credentials.pki, bridge_names=bridges) as broker:
         yield broker
 
 

@@ -16,10 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from cloud_bridge.api.auth import TokenCheck
-from cloud_bridge.api.errors import ApiError, NotAuthenticatedError
+from cloud_bridge.api.auth import Authorizer
+from cloud_bridge.api.errors import ApiError, ForbiddenError, NotAuthenticatedError
 from cloud_bridge.api.schemas_base import ErrorBody, ErrorDetail
 
 __all__ = ["error_response", "errors_documented", "install_error_handlers", "validation_details"]
@@ -65,7 +66,8 @@ _BOUNDS: Mapping[str, tuple[str, str]] = {
 
 
 _MEANINGS: Mapping[int, str] = {
-    401: "No bearer token, or not the bridge's.",
+    401: "No bearer token, or one that is unknown or revoked.",
+    403: "The token's role does not allow this endpoint; the message names the roles that do.",
     404: "An order, account, product, debtor, shipment or line named in the request does not "
     "exist.",
     409: "The request breaks a rule given what is stored (a duplicate id, a quantity below "
@@ -130,12 +132,13 @@ def _api_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status, [detail], headers)
 
 
-def _validation_error(request: Request, error: Exception) -> JSONResponse:
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    """422, but only to a caller allowed to call the route: 401 or 403 to anyone else."""
     assert isinstance(error, RequestValidationError)
-    check: TokenCheck = request.app.state.token_check
+    authorizer: Authorizer = request.app.state.authorizer
     try:
-        check(request)
-    except NotAuthenticatedError as refusal:
+        await run_in_threadpool(authorizer.authorize, request)
+    except (NotAuthenticatedError, ForbiddenError) as refusal:
         return _api_error(request, refusal)
     return error_response(422, validation_details(error.errors()))
 

@@ -13,6 +13,7 @@ __all__ = [
     "ApiConfigurationError",
     "ApiError",
     "ConflictError",
+    "ForbiddenError",
     "NotAuthenticatedError",
     "NotFoundError",
 ]
@@ -31,9 +32,15 @@ class ApiError(BridgeError):
 
 
 class NotAuthenticatedError(ApiError, PermissionError):
-    """The request carries no bearer token, or not the bridge's."""
+    """The request carries no bearer token, or one that is unknown or revoked."""
 
     status = 401
+
+
+class ForbiddenError(ApiError, PermissionError):
+    """The token is valid but its role does not grant what the route needs."""
+
+    status = 403
 
 
 class NotFoundError(ApiError, LookupError):
@@ -49,4 +56,4 @@ class ConflictError(ApiError, ValueError):
 
 
 class ApiConfigurationError(BridgeError, ValueError):
-    """``create_app`` was given something it cannot serve with, such as an empty token."""
+    """``create_app`` was given something it cannot serve, such as a route without a role."""

@@ -13,6 +13,8 @@ from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from cloud_bridge.api.audit_trail import record_change
+from cloud_bridge.api.auth import PrincipalDep
 from cloud_bridge.api.dependencies import TransactionsDep
 from cloud_bridge.api.error_handlers import errors_documented
 from cloud_bridge.api.errors import ConflictError, NotFoundError
@@ -27,6 +29,17 @@ __all__ = ["router"]
 router = APIRouter(tags=["accounts"])
 
 AccountId = Annotated[str, Path(description="The account's code.")]
+
+
+def _flags(account: Account) -> dict[str, bool]:
+    return {
+        "order_from_linked": account.order_from_linked,
+        "pick_from_linked_if_unavailable": account.pick_from_linked_if_unavailable,
+    }
+
+
+def _links(account: Account) -> dict[str, list[str]]:
+    return {"links": [link.linked_account_id for link in account.links]}
 
 
 def _account(session: Session, account_id: str) -> Account:
@@ -52,13 +65,23 @@ def _account(session: Session, account_id: str) -> Account:
     "given). Links are added afterwards.",
     responses=errors_documented(409),
 )
-async def post_account(body: AccountIn, transactions: TransactionsDep) -> AccountOut:
+async def post_account(
+    body: AccountIn, transactions: TransactionsDep, who: PrincipalDep
+) -> AccountOut:
     def work(unit: Unit) -> AccountOut:
         if unit.session.get(Account, body.id) is not None:
             raise ConflictError("id", "a new account code", f"account {body.id!r} already exists")
         unit.session.add(Account(**body.model_dump()))
         unit.session.flush()
-        return account_view(_account(unit.session, body.id))
+        account = _account(unit.session, body.id)
+        record_change(
+            unit,
+            who,
+            action="account.create",
+            subject=f"account:{body.id}",
+            after={"name": account.name, **_flags(account)},
+        )
+        return account_view(account)
 
     return await transactions.run(work)
 
@@ -85,12 +108,21 @@ async def get_account(account_id: AccountId, transactions: TransactionsDep) -> A
     responses=errors_documented(404),
 )
 async def put_flags(
-    account_id: AccountId, body: FlagsIn, transactions: TransactionsDep
+    account_id: AccountId, body: FlagsIn, transactions: TransactionsDep, who: PrincipalDep
 ) -> AccountOut:
     def work(unit: Unit) -> AccountOut:
         account = _account(unit.session, account_id)
+        before = _flags(account)
         account.order_from_linked = body.order_from_linked
         account.pick_from_linked_if_unavailable = body.pick_from_linked_if_unavailable
+        record_change(
+            unit,
+            who,
+            action="account.flags.set",
+            subject=f"account:{account_id}",
+            before=before,
+            after=_flags(account),
+        )
         return account_view(account)
 
     return await transactions.run(work)
@@ -105,7 +137,7 @@ async def put_flags(
     responses=errors_documented(404, 409),
 )
 async def post_links(
-    account_id: AccountId, body: LinksIn, transactions: TransactionsDep
+    account_id: AccountId, body: LinksIn, transactions: TransactionsDep, who: PrincipalDep
 ) -> AccountOut:
     def work(unit: Unit) -> AccountOut:
         session = unit.session
@@ -124,6 +156,7 @@ async def post_links(
                     "an account not linked yet",
                     f"account {linked!r} is already linked to account {account_id!r}",
                 )
+        before = _links(account)
         start = max((link.position for link in account.links), default=-1) + 1
         for offset, linked in enumerate(body.linked_account_ids):
             session.add(
@@ -132,7 +165,16 @@ async def post_links(
                 )
             )
         session.flush()
-        return account_view(_account(session, account_id))
+        updated = _account(session, account_id)
+        record_change(
+            unit,
+            who,
+            action="account.links.add",
+            subject=f"account:{account_id}",
+            before=before,
+            after=_links(updated),
+        )
+        return account_view(updated)
 
     return await transactions.run(work)
 
@@ -149,6 +191,7 @@ async def delete_link(
     account_id: AccountId,
     linked_id: Annotated[str, Path(description="The linked account to remove.")],
     transactions: TransactionsDep,
+    who: PrincipalDep,
     confirm: Annotated[
         bool, Query(description="Must be true: the confirmation that the link should go.")
     ] = False,
@@ -170,8 +213,18 @@ async def delete_link(
                 "being used for this account's orders; confirm by repeating the request with "
                 "confirm=true, or cancel by not sending it",
             )
+        before = _links(account)
         account.links.remove(link)
         unit.session.flush()
-        return account_view(_account(unit.session, account_id))
+        unlinked = _account(unit.session, account_id)
+        record_change(
+            unit,
+            who,
+            action="account.links.remove",
+            subject=f"account:{account_id}",
+            before=before,
+            after=_links(unlinked),
+        )
+        return account_view(unlinked)
 
     return await transactions.run(work)

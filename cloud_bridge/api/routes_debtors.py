@@ -8,10 +8,12 @@ which is what the prepayment check reads.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
 
+from cloud_bridge.api.audit_trail import record_change
+from cloud_bridge.api.auth import PrincipalDep
 from cloud_bridge.api.dependencies import TransactionsDep
 from cloud_bridge.api.error_handlers import errors_documented
 from cloud_bridge.api.errors import ConflictError
@@ -35,6 +37,15 @@ router = APIRouter(tags=["debtors"])
 DebtorNo = Annotated[str, Path(description="The debtor's number.")]
 
 
+def _credit(debtor: Debtor) -> dict[str, Any]:
+    """What the credit check reads from a debtor, for the audit trail."""
+    return {
+        "credit_line": debtor.credit_line,
+        "open_invoices": debtor.open_invoices,
+        "shipped_not_invoiced": debtor.shipped_not_invoiced,
+    }
+
+
 @router.post(
     "/debtors",
     status_code=status.HTTP_201_CREATED,
@@ -43,7 +54,9 @@ DebtorNo = Annotated[str, Path(description="The debtor's number.")]
     "that refuses any order with a positive total.",
     responses=errors_documented(409),
 )
-async def post_debtor(body: DebtorIn, transactions: TransactionsDep) -> DebtorOut:
+async def post_debtor(
+    body: DebtorIn, transactions: TransactionsDep, who: PrincipalDep
+) -> DebtorOut:
     def work(unit: Unit) -> DebtorOut:
         if unit.session.get(Debtor, body.debtor_no) is not None:
             raise ConflictError(
@@ -52,6 +65,14 @@ async def post_debtor(body: DebtorIn, transactions: TransactionsDep) -> DebtorOu
         debtor = Debtor(**body.model_dump())
         unit.session.add(debtor)
         unit.session.flush()
+        unit.session.refresh(debtor)  # the stored values, at money's four places
+        record_change(
+            unit,
+            who,
+            action="debtor.create",
+            subject=f"debtor:{body.debtor_no}",
+            after={"name": debtor.name, **_credit(debtor)},
+        )
         return debtor_view(debtor)
 
     return await transactions.run(work)
@@ -78,11 +99,22 @@ async def get_debtor(debtor_no: DebtorNo, transactions: TransactionsDep) -> Debt
     responses=errors_documented(404),
 )
 async def put_credit_line(
-    debtor_no: DebtorNo, body: CreditLineIn, transactions: TransactionsDep
+    debtor_no: DebtorNo, body: CreditLineIn, transactions: TransactionsDep, who: PrincipalDep
 ) -> DebtorOut:
     def work(unit: Unit) -> DebtorOut:
         debtor = require(unit.session, Debtor, debtor_no, field="debtor_no")
+        before = {"credit_line": debtor.credit_line}
         debtor.credit_line = body.credit_line
+        unit.session.flush()
+        unit.session.refresh(debtor)  # the stored values, at money's four places
+        record_change(
+            unit,
+            who,
+            action="debtor.credit_line.set",
+            subject=f"debtor:{debtor_no}",
+            before=before,
+            after={"credit_line": debtor.credit_line},
+        )
         return debtor_view(debtor)
 
     return await transactions.run(work)
@@ -96,12 +128,23 @@ async def put_credit_line(
     responses=errors_documented(404),
 )
 async def put_outstanding(
-    debtor_no: DebtorNo, body: OutstandingIn, transactions: TransactionsDep
+    debtor_no: DebtorNo, body: OutstandingIn, transactions: TransactionsDep, who: PrincipalDep
 ) -> DebtorOut:
     def work(unit: Unit) -> DebtorOut:
         debtor = require(unit.session, Debtor, debtor_no, field="debtor_no")
+        before = _credit(debtor)
         debtor.open_invoices = body.open_invoices
         debtor.shipped_not_invoiced = body.shipped_not_invoiced
+        unit.session.flush()
+        unit.session.refresh(debtor)  # the stored values, at money's four places
+        record_change(
+            unit,
+            who,
+            action="debtor.outstanding.set",
+            subject=f"debtor:{debtor_no}",
+            before=before,
+            after=_credit(debtor),
+        )
         return debtor_view(debtor)
 
     return await transactions.run(work)
@@ -117,12 +160,12 @@ async def put_outstanding(
     responses=errors_documented(404, 409),
 )
 async def post_payment(
-    debtor_no: DebtorNo, body: PaymentIn, transactions: TransactionsDep
+    debtor_no: DebtorNo, body: PaymentIn, transactions: TransactionsDep, who: PrincipalDep
 ) -> PaymentOut:
     def work(unit: Unit) -> PaymentOut:
         session = unit.session
         require(session, Debtor, debtor_no, field="debtor_no")
-        paid_now = None
+        paid_now = paid_before = None
         if body.order_no is not None:
             order = require_order(session, body.order_no)
             if order.invoice_debtor_no != debtor_no:
@@ -138,6 +181,7 @@ async def post_payment(
                     "an order that is not cancelled",
                     f"order {order.order_no} is cancelled; record the payment without it",
                 )
+            paid_before = order.amount_paid
             order.amount_paid += body.amount
             paid_now = order.amount_paid
         payment = Payment(
@@ -145,6 +189,20 @@ async def post_payment(
         )
         session.add(payment)
         session.flush()
+        session.refresh(payment)
+        record_change(
+            unit,
+            who,
+            action="debtor.payment.record",
+            subject=f"debtor:{debtor_no}",
+            before=None if body.order_no is None else {"order_amount_paid": paid_before},
+            after={
+                "payment_id": payment.id,
+                "amount": payment.amount,
+                "order_no": body.order_no,
+                "order_amount_paid": paid_now,
+            },
+        )
         return PaymentOut(
             id=payment.id,
             debtor_no=debtor_no,

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from cloud_bridge.api.audit_trail import record_change
+from cloud_bridge.api.auth import PrincipalDep
 from cloud_bridge.api.dependencies import SlotMapsDep, TransactionsDep
 from cloud_bridge.api.error_handlers import errors_documented
 from cloud_bridge.api.errors import ConflictError, NotFoundError
@@ -160,8 +162,10 @@ async def patch_line(
     order_no: OrderNo,
     line_id: Annotated[str, Path(description="The line's id within the order.")],
     body: QuantityIn,
+    *,
     transactions: TransactionsDep,
     slot_maps: SlotMapsDep,
+    who: PrincipalDep,
 ) -> OrderOut:
     def work(unit: Unit) -> OrderOut:
         session = unit.session
@@ -183,10 +187,19 @@ async def patch_line(
                 f"order {order_no} line {line_id}: quantity {body.quantity} is below the "
                 f"{line.shipped_quantity} already shipped",
             )
+        before = {"line_id": line_id, "quantity": line.quantity}
         unit.send(
             change_line_quantity(
                 session, order_no, line_id, body.quantity, slot_maps=slot_maps, now=unit.now
             )
+        )
+        record_change(
+            unit,
+            who,
+            action="order.line.quantity.set",
+            subject=f"order:{order_no}",
+            before=before,
+            after={"line_id": line_id, "quantity": body.quantity},
         )
         return order_view(session, order)
 
@@ -200,7 +213,9 @@ async def patch_line(
     "one. A shipped or already cancelled order cannot be cancelled.",
     responses=errors_documented(404, 409),
 )
-async def post_cancel(order_no: OrderNo, body: CancelIn, transactions: TransactionsDep) -> OrderOut:
+async def post_cancel(
+    order_no: OrderNo, body: CancelIn, transactions: TransactionsDep, who: PrincipalDep
+) -> OrderOut:
     def work(unit: Unit) -> OrderOut:
         order = require_order(unit.session, order_no)
         if order.state in _FINAL:
@@ -209,7 +224,16 @@ async def post_cancel(order_no: OrderNo, body: CancelIn, transactions: Transacti
                 _OPEN_RULE,
                 f"order {order_no} is {order.state.value}; it cannot be cancelled",
             )
+        before = {"state": order.state}
         unit.send(cancel_order(unit.session, order_no, body.reason, now=unit.now))
+        record_change(
+            unit,
+            who,
+            action="order.cancel",
+            subject=f"order:{order_no}",
+            before=before,
+            after={"state": order.state, "reason": body.reason},
+        )
         return order_view(unit.session, order)
 
     return await transactions.run(work)

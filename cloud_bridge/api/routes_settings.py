@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from cloud_bridge.api.audit_trail import record_change
+from cloud_bridge.api.auth import PrincipalDep
 from cloud_bridge.api.dependencies import TransactionsDep
 from cloud_bridge.api.schemas_credit import CreditSettingsBody
 from cloud_bridge.api.transaction import Unit
@@ -42,15 +44,25 @@ async def get_credit_settings(transactions: TransactionsDep) -> CreditSettingsBo
     "besides raising the limit, to let an order through that fails the checks.",
 )
 async def put_credit_settings(
-    body: CreditSettingsBody, transactions: TransactionsDep
+    body: CreditSettingsBody, transactions: TransactionsDep, who: PrincipalDep
 ) -> CreditSettingsBody:
     def work(unit: Unit) -> CreditSettingsBody:
+        before = _body(load_settings(unit.session))
         settings = BridgeSettings(
             check_credit_line=body.check_credit_line,
             risk_control=frozenset(body.risk_control),
             retry_in_minutes=body.retry_in_minutes,
         )
         save_settings(unit.session, settings)
-        return _body(settings)
+        after = _body(settings)
+        record_change(
+            unit,
+            who,
+            action="settings.credit.set",
+            subject="settings:credit",
+            before=before.model_dump(mode="json"),
+            after=after.model_dump(mode="json"),
+        )
+        return after
 
     return await transactions.run(work)

@@ -7,6 +7,7 @@ compares or creates the schema import it rather than picking individual modules.
 from __future__ import annotations
 
 from cloud_bridge.db.accounts import Account, AccountLink
+from cloud_bridge.db.audit import AuditEntry
 from cloud_bridge.db.base import Base
 from cloud_bridge.db.credit import Debtor, Payment
 from cloud_bridge.db.fleet import FleetStation
@@ -34,6 +35,7 @@ from cloud_bridge.db.release import AutoQueueEntry, ErrorReport, ReleaseStep
 from cloud_bridge.db.settings import Setting
 from cloud_bridge.db.shipping import Shipment, ShipmentLine
 from cloud_bridge.db.stock import Location, Product, StockItem
+from cloud_bridge.db.tokens import ApiToken
 
 __all__ = [
     "ACTIVE_ALLOCATIONS_INDEX",
@@ -41,7 +43,9 @@ __all__ = [
     "AccountLink",
     "Allocation",
     "AllocationState",
+    "ApiToken",
     "AppliedEvent",
+    "AuditEntry",
     "AutoQueueEntry",
     "Base",
     "Debtor",

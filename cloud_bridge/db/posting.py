@@ -5,6 +5,10 @@ document is sent. Whatever happens after that (a timeout, a crash before Sage's 
 restart) the same body goes out again under the same id, so Sage returns the original instead
 of creating a second document. What a shipment has been posted for is the sum of its posting
 lines (invoices add, credit notes subtract), so a correction only ever posts the difference.
+
+Every posting is stamped with the Sage environment (test or live) it was made in, and the one
+row of ``sage_connection`` says which environment the bridge posts to now; together they keep a
+posting from ever being sent, retried, corrected or reconciled in the other environment.
 """
 
 from __future__ import annotations
@@ -28,15 +32,25 @@ from cloud_bridge.db.base import Base
 from cloud_bridge.db.types import Money, Rate, UtcDateTime, string_enum, utc_now
 
 __all__ = [
+    "SAGE_CONNECTION_ID",
     "Posting",
     "PostingKind",
     "PostingLine",
     "PostingState",
+    "SageConnection",
+    "SageEnvironment",
     "SageItemKind",
     "SageRecord",
     "SageSyncMark",
     "ShipmentCorrection",
 ]
+
+
+class SageEnvironment(enum.StrEnum):
+    """The Sage environment a posting belongs to: the test business or the live one."""
+
+    TEST = "test"
+    LIVE = "live"
 
 
 class PostingKind(enum.StrEnum):
@@ -78,6 +92,10 @@ class Posting(Base):
     __tablename__ = "sage_postings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[SageEnvironment] = mapped_column(
+        string_enum(SageEnvironment, "sage_environment")
+    )
+    """Test or live: only a client of this environment may send, retry or reconcile it."""
     business_id: Mapped[str] = mapped_column(String(64))
     shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), index=True)
     kind: Mapped[PostingKind] = mapped_column(string_enum(PostingKind, "posting_kind"))
@@ -187,3 +205,26 @@ class SageSyncMark(Base):
     synced_since: Mapped[datetime] = mapped_column(UtcDateTime)
     """The next sync asks Sage for records updated or created at or after this instant."""
     synced_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+SAGE_CONNECTION_ID = 1
+"""The id of the one row of ``sage_connection``."""
+
+
+class SageConnection(Base):
+    """The Sage environment and business the bridge posts to now (a single row).
+
+    Written when the bridge first posts, and changed only by a switch of environment, which is
+    refused while postings of the old one are in flight; see ``cloud_bridge.posting.environment``.
+    """
+
+    __tablename__ = "sage_connection"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    environment: Mapped[SageEnvironment] = mapped_column(
+        string_enum(SageEnvironment, "sage_environment")
+    )
+    business_id: Mapped[str] = mapped_column(String(64))
+    selected_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+    __table_args__ = (CheckConstraint(f"id = {SAGE_CONNECTION_ID}", name="single_row"),)

@@ -22,9 +22,10 @@ Effects, by event:
   so its balance is not allocated again.
 - ``order_aborted``: unless the bridge itself cancelled the order, picked quantities go back to
   0 and the order leaves the station, keeping its allocations so it can be released again.
-- ``label_printed``, ``label_reprinted``, ``label_voided``: no effect beyond the audit row the
-  sequencer writes. The shipment records the label of ``order_completed``, the one that shipped;
-  a voided or reprinted label is visible in the applied events, not on the shipment.
+- ``label_printed``, ``label_reprinted``, ``label_voided``: no effect on the books. The shipment
+  records the label of ``order_completed``, the one that shipped; a voided or reprinted label is
+  visible in the applied events and, for reprints and voids, in the audit trail with the actor
+  ``station:<id>`` (a second label in circulation is what an auditor asks about).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud_bridge.audit import record_audit, station_actor
 from cloud_bridge.db import for_update
 from cloud_bridge.db.models import (
     Allocation,
@@ -72,6 +74,8 @@ _AUDIT_ONLY = (LabelPrinted, LabelReprinted, LabelVoided)
 
 def apply_event(session: Session, station_id: str, event: StationEvent, now: datetime) -> None:
     """Apply one event's effect; ``now`` stamps the ledger rows it changes."""
+    if isinstance(event, LabelReprinted | LabelVoided):
+        _audit_label(session, station_id, event)
     if isinstance(event, _AUDIT_ONLY):
         return
     order = session.scalar(
@@ -90,6 +94,23 @@ def apply_event(session: Session, station_id: str, event: StationEvent, now: dat
         _aborted(session, order, station_id, event)
     else:
         _warn(event, station_id, f"no effect defined for {type(event).__name__}")
+
+
+def _audit_label(session: Session, station_id: str, event: LabelReprinted | LabelVoided) -> None:
+    """Record a reprint or void in the audit trail, in the transaction that applies the event."""
+    record_audit(
+        session,
+        actor=station_actor(station_id),
+        action="label.reprint" if isinstance(event, LabelReprinted) else "label.void",
+        subject=f"order:{event.order_id}",
+        after={
+            "label_id": event.label_id,
+            "reason": event.reason,
+            "seq": event.seq,
+            "event_id": str(event.event_id),
+            "station_at": event.at,
+        },
+    )
 
 
 def _warn(event: StationEvent, station_id: str, what: str) -> None:

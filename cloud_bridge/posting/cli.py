@@ -2,13 +2,15 @@
 
 Every subcommand reads the same bridge.toml as `packline bridge run`, so it talks to the same
 database and the same Sage business the running bridge does. Like the rest of the console
-command, the implementation is imported only when a subcommand runs.
+command, the implementation is imported only when a subcommand runs. Changes to the Sage
+connection (connect, disconnect, switch) are audited under the console user's name.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -41,6 +43,11 @@ def _sessions(config: BridgeConfig) -> sessionmaker[Session]:
     return session_factory(engine)
 
 
+def _console_actor() -> str:
+    """Who the audit trail names for a change made at this console."""
+    return f"console:{getpass.getuser()}"
+
+
 def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Turn configuration and Sage errors into one clear line and exit status 2."""
 
@@ -59,7 +66,7 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
 def _connect(args: argparse.Namespace) -> int:
     from cloud_bridge.posting.connect import connect
 
-    _config, settings = _load(args.config)
+    config, settings = _load(args.config)
     environment: Literal["test", "live"] = args.environment or settings.environment
     asyncio.run(
         connect(
@@ -67,8 +74,50 @@ def _connect(args: argparse.Namespace) -> int:
             environment=environment,
             open_browser=not args.no_browser,
             out=lambda line: print(line, flush=True),
+            sessions=_sessions(config),
+            actor=_console_actor(),
         )
     )
+    return 0
+
+
+def _disconnect(args: argparse.Namespace) -> int:
+    from cloud_bridge.posting.connect import disconnect
+
+    config, settings = _load(args.config)
+    pending = disconnect(
+        settings, _sessions(config), environment=args.environment, actor=_console_actor()
+    )
+    print(f"Sage {args.environment} disconnected: its token file is removed.")
+    if pending:
+        print(
+            f"{pending} posting(s) of Sage {args.environment} stay pending until it is connected "
+            "again"
+        )
+    return 0
+
+
+def _switch(args: argparse.Namespace) -> int:
+    from cloud_bridge.db.types import utc_now
+    from cloud_bridge.posting.environment import select_environment
+
+    config, settings = _load(args.config)
+    if args.environment != settings.environment:
+        raise ConfigError(
+            f'{args.config}: [sage] environment is "{settings.environment}"; set it to '
+            f'"{args.environment}" first, so the running bridge and the switch agree'
+        )
+    with _sessions(config).begin() as session:
+        changed = select_environment(
+            session,
+            environment=settings.environment,
+            business_id=settings.business.business_id,
+            actor=_console_actor(),
+            now=utc_now(),
+            dismiss_in_flight=args.dismiss_in_flight,
+        )
+    where = f"Sage {settings.environment} business {settings.business.business_id}"
+    print(f"posting to {where}" if changed else f"already posting to {where}")
     return 0
 
 
@@ -134,19 +183,24 @@ def _errors(args: argparse.Namespace) -> int:
 
     config, settings = _load(args.config)
     with _sessions(config)() as session:
-        problems = error_report(session, settings.business.business_id)
+        problems = error_report(
+            session, settings.business.business_id, environment=settings.environment
+        )
     for problem in problems:
         print(problem.line())
-    print(f"{len(problems)} posting problem(s) in business {settings.business.business_id}")
+    print(
+        f"{len(problems)} posting problem(s) in Sage {settings.environment} business "
+        f"{settings.business.business_id}"
+    )
     return 0
 
 
 def _retry(args: argparse.Namespace) -> int:
     from cloud_bridge.posting.report import retry_postings
 
-    config, _settings = _load(args.config)
+    config, settings = _load(args.config)
     with _sessions(config).begin() as session:
-        shipments = retry_postings(session, args.posting_ids)
+        shipments = retry_postings(session, args.posting_ids, environment=settings.environment)
     print(
         f"dismissed {len(args.posting_ids)} failed posting(s); shipment(s) "
         f"{', '.join(map(str, shipments))} will be planned again on the next pass"
@@ -173,6 +227,23 @@ def add_sage_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     connect.add_argument(
         "--no-browser", action="store_true", help="print the URL instead of opening a browser"
+    )
+    disconnect = action("disconnect", "forget an environment's Sage tokens", _disconnect)
+    disconnect.add_argument("--environment", choices=("test", "live"), required=True)
+    switch = action(
+        "switch", "post to the environment bridge.toml now names (test to live)", _switch
+    )
+    switch.add_argument(
+        "--environment",
+        choices=("test", "live"),
+        required=True,
+        help="the environment to switch to; must be the one bridge.toml names",
+    )
+    switch.add_argument(
+        "--dismiss-in-flight",
+        action="store_true",
+        help="dismiss the old environment's pending postings and queued corrections instead "
+        "of refusing while they are there",
     )
     action("sync", "read contacts, accounts, tax rates and items from Sage", _sync)
     action("post", "plan and send due postings once", _post)

@@ -8,6 +8,9 @@ must come back unchanged, otherwise the callback answers someone else's request 
 before any exchange. Finally the businesses the login reaches are listed, so the person can see
 that `business_id` in the config names one of them: a wrong id is the usual cause of every
 later request being refused.
+
+Connecting and disconnecting are changes to the Sage connection, so each is written to the audit
+trail (who, which environment, which business, which token file; never a token).
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from sqlalchemy.orm import Session, sessionmaker
 
+from cloud_bridge.audit import record_audit
 from cloud_bridge.posting.connection import open_client
+from cloud_bridge.posting.environment import AUDIT_SUBJECT, in_flight
 from cloud_bridge.posting.settings import SageEnvironmentSettings, SageSettings
 from cloud_bridge.sage.errors import SageError
 from edge.errors import ConfigError
@@ -38,6 +44,7 @@ __all__ = [
     "SageConnectError",
     "authorization_url",
     "connect",
+    "disconnect",
 ]
 
 log = logging.getLogger("packline.bridge.sage")
@@ -85,11 +92,14 @@ async def connect(
     out: Callable[[str], None],
     transport: httpx.AsyncBaseTransport | None = None,
     timeout_s: float = 300,
+    sessions: sessionmaker[Session] | None = None,
+    actor: str = "",
 ) -> list[tuple[str, str]]:
     """Run the consent flow for `environment`; the (id, name) of every business it reaches.
 
     `out` shows the person what to do and what happened. `transport` carries the token
-    exchange and the business list (the callback listener always uses a real socket).
+    exchange and the business list (the callback listener always uses a real socket). With
+    `sessions`, the connection is recorded in the audit trail as done by `actor`.
     """
     chosen = settings.test if environment == "test" else settings.live
     if chosen is None:
@@ -116,7 +126,63 @@ async def connect(
             for record in await sage.businesses()
         ]
     _report(businesses, chosen, environment, out)
+    if sessions is not None:
+        with sessions.begin() as session:
+            record_audit(
+                session,
+                actor=actor or "console",
+                action="sage.connect",
+                subject=AUDIT_SUBJECT,
+                after={
+                    "environment": environment,
+                    "business_id": chosen.business_id,
+                    "token_file": str(chosen.token_file),
+                    "business_reachable": chosen.business_id in {b for b, _ in businesses},
+                },
+            )
     return businesses
+
+
+def disconnect(
+    settings: SageSettings,
+    sessions: sessionmaker[Session],
+    *,
+    environment: Literal["test", "live"],
+    actor: str,
+) -> int:
+    """Forget `environment`'s tokens and record it; returns its postings still pending.
+
+    The token file is removed, so nothing can be sent there until someone connects again;
+    pending postings stay pending (and are sent after a reconnect). The audit row and the
+    removal go together: the row is committed only once the file is gone.
+    """
+    chosen = settings.test if environment == "test" else settings.live
+    if chosen is None:
+        raise ConfigError(f"sage.{environment}: not configured; there is nothing to disconnect")
+    with sessions.begin() as session:
+        pending = len(in_flight(session, environment).postings)
+        record_audit(
+            session,
+            actor=actor,
+            action="sage.disconnect",
+            subject=AUDIT_SUBJECT,
+            before={
+                "environment": environment,
+                "business_id": chosen.business_id,
+                "token_file": str(chosen.token_file),
+                "connected": chosen.token_file.exists(),
+            },
+            after={"environment": environment, "connected": False, "pending": pending},
+        )
+        chosen.token_file.unlink(missing_ok=True)
+    log.warning(
+        "sage disconnect: environment=%s business_id=%s pending=%d by %s",
+        environment,
+        chosen.business_id,
+        pending,
+        actor,
+    )
+    return pending
 
 
 def _listen_address(redirect_uri: str) -> tuple[str, int, str]:

@@ -26,7 +26,8 @@ def open_client(
     """A client bound to one business: the configured environment's, or `environment`'s.
 
     Use it as `async with open_client(settings) as sage:`. Binding happens here and only here,
-    so the business a client posts to is always the one its environment names.
+    so the business a client posts to is always the one its environment names, and its token
+    store accepts only tokens stamped with that environment.
     """
     name = environment or settings.environment
     chosen = settings.test if name == "test" else settings.live
@@ -37,7 +38,7 @@ def open_client(
         business_id=chosen.business_id,
         client_id=settings.client_id,
         client_secret=settings.read_client_secret(),
-        tokens=TokenStore(chosen.token_file),
+        tokens=TokenStore(chosen.token_file, environment=name),
         transport=transport,
         timeout_s=settings.timeout_seconds,
         token_url=settings.token_url,

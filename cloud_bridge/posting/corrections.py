@@ -17,6 +17,9 @@ Choices, and why:
   location by location, and only if that leaves on hand at or above what is allocated from it.
 * An order at a station is refused: the station holds its own copy of the quantities still to
   pick, and a correction made under it would be undone or doubled when it completes.
+* A shipment posted in one Sage environment (test or live) is corrected only while the bridge
+  posts to that environment: after the switch to live, a correction to a shipment posted in
+  test could never be posted anywhere, so it is refused, naming both environments.
 * The order's state follows what shipped. Fully shipped: shipped. Short again: partially shipped
   (or allocated, partially allocated, new, exactly as allocation would set it), which is the
   state allocation picks up, so the balance is allocated and shipped again like any other
@@ -44,6 +47,8 @@ from cloud_bridge.db.models import (
     Location,
     OrderLine,
     OrderState,
+    Posting,
+    PostingState,
     SalesOrder,
     Shipment,
     ShipmentCorrection,
@@ -51,6 +56,7 @@ from cloud_bridge.db.models import (
     StockItem,
 )
 from cloud_bridge.errors import BridgeError
+from cloud_bridge.posting.environment import selected_environment
 from cloud_bridge.services.allocate import active_by_line, refresh_state
 
 __all__ = [
@@ -133,6 +139,7 @@ def correct_shipment(
             part="shipment_id",
             rule="a shipment of an order not at a station",
         )
+    _check_environment(session, shipment)
     changes = _changes(session, shipment, order, quantities)
     if not changes:
         return []
@@ -217,6 +224,36 @@ def _locked_shipment(session: Session, shipment_id: int) -> Shipment:
             rule="an existing shipment",
         )
     return shipment
+
+
+def _check_environment(session: Session, shipment: Shipment) -> None:
+    """Refuse a shipment posted in a Sage environment other than the one in use."""
+    connection = selected_environment(session)
+    if connection is None:
+        return
+    posted = session.scalars(
+        select(Posting)
+        .where(
+            Posting.shipment_id == shipment.id,
+            Posting.state.in_((PostingState.PENDING, PostingState.POSTED)),
+        )
+        .order_by(Posting.id)
+    ).all()
+    if not posted or any(
+        posting.environment == connection.environment
+        and posting.business_id == connection.business_id
+        for posting in posted
+    ):
+        return
+    other = posted[0]
+    raise CorrectionConflict(
+        f"shipment {shipment.id} was posted in Sage {other.environment.value} (business "
+        f"{other.business_id}, {other.reference}), but the bridge now posts to Sage "
+        f"{connection.environment.value} (business {connection.business_id}); its correction "
+        f"could be posted to neither. Correct it in Sage {other.environment.value} by hand",
+        part="shipment_id",
+        rule=f"a shipment posted in Sage {connection.environment.value} or not posted yet",
+    )
 
 
 def _shipped_elsewhere(session: Session, shipment: Shipment) -> dict[str, int]:

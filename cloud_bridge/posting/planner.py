@@ -15,6 +15,7 @@ with the exact body before anything is sent.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from cloud_bridge.db.posting import (
     PostingKind,
     PostingLine,
     PostingState,
+    SageEnvironment,
     ShipmentCorrection,
 )
 from cloud_bridge.db.shipping import Shipment
@@ -63,6 +65,8 @@ COUNTED_STATES = (PostingState.PENDING, PostingState.POSTED)
 MAX_REFERENCE_LENGTH = 25
 """Kept within Sage's short reference field so a reference is never cut (and stays unique)."""
 _NAMESPACE = uuid.UUID("5f0c3c1e-8d0a-4b7e-9a43-2f6e4f1d7c21")
+
+log = logging.getLogger("packline.bridge.posting")
 
 
 def posting_idempotency_id(business_id: str, shipment_id: int, kind: str, revision: int) -> str:
@@ -118,6 +122,7 @@ class _Change:
 def plan_postings(
     session: Session,
     *,
+    environment: str,
     business_id: str,
     strategy: DocumentStrategy,
     preferences: PostingPreferences,
@@ -127,9 +132,11 @@ def plan_postings(
 ) -> PlanResult:
     """Write the postings for up to `limit` shipments marked `posting_due`; commit is the caller's.
 
-    A shipment already posted to a different business is not posted again here: the posting
-    carries the business it was meant for, so a test posting never follows the switch to live.
+    A shipment already posted to a different environment or business is not posted again here:
+    the posting carries the environment and business it was meant for, so a test posting never
+    follows the switch to live.
     """
+    stamp = SageEnvironment(environment)
     shipments = list(
         session.scalars(
             for_update(
@@ -152,13 +159,25 @@ def plan_postings(
                 .options(selectinload(Posting.lines))
             )
         )
+        ours = [
+            posting
+            for posting in existing
+            if posting.business_id == business_id and posting.environment == stamp
+        ]
         elsewhere = [
             posting
             for posting in existing
-            if posting.business_id != business_id and posting.state in COUNTED_STATES
+            if posting not in ours and posting.state in COUNTED_STATES
         ]
-        ours = [posting for posting in existing if posting.business_id == business_id]
         if elsewhere and not ours:
+            log.info(
+                "shipment %d was posted in Sage %s business %s; not posted to Sage %s business %s",
+                shipment.id,
+                elsewhere[0].environment.value,
+                elsewhere[0].business_id,
+                stamp.value,
+                business_id,
+            )
             continue
         for change in _changes(shipment, posted_quantities(ours)):
             revision = len(ours) + 1
@@ -168,6 +187,7 @@ def plan_postings(
                 change=change,
                 revision=revision,
                 earlier=ours,
+                environment=stamp,
                 business_id=business_id,
                 strategy=strategy,
                 preferences=preferences,
@@ -211,6 +231,7 @@ def _write_posting(
     change: _Change,
     revision: int,
     earlier: list[Posting],
+    environment: SageEnvironment,
     business_id: str,
     strategy: DocumentStrategy,
     preferences: PostingPreferences,
@@ -281,6 +302,7 @@ def _write_posting(
     )
     body: dict[str, Any] = {} if problems else strategy.body(draft)
     posting = Posting(
+        environment=environment,
         business_id=business_id,
         shipment_id=shipment.id,
         kind=change.kind,

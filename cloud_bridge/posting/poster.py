@@ -10,6 +10,8 @@ The rules that make "never twice" hold whatever crashes or times out:
   invoice (a contact allocation, under its own stored idempotency id) comes after the credit
   note's id is stored, so a crash between them only repeats the link.
 * Two bridge instances posting the same business at once are harmless: they send the same ids.
+* Only postings of the client's environment (test or live) are sent, and a credit note is never
+  linked to an invoice of the other environment.
 
 Failures: a refusal for good (422 and other client errors) marks that posting failed, with
 Sage's messages, and the queue moves on. A throttle, outage or unknown outcome pauses this
@@ -34,9 +36,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud_bridge.db.posting import Posting, PostingKind, PostingState
 from cloud_bridge.db.types import utc_now
 from cloud_bridge.posting.documents import AllocationDraft, DocumentStrategy
+from cloud_bridge.posting.environment import require_environment
 from cloud_bridge.posting.planner import posting_idempotency_id
 from cloud_bridge.sage.client import SageClient
-from cloud_bridge.sage.errors import SageAuthError, SageError, SageUnavailable
+from cloud_bridge.sage.errors import (
+    SageAuthError,
+    SageEnvironmentMismatch,
+    SageError,
+    SageUnavailable,
+)
 from edge.station.backoff import full_jitter
 
 __all__ = ["IDEMPOTENCY_SAFE_WINDOW", "Poster", "PostingRound"]
@@ -96,6 +104,10 @@ class Poster:
     def business_id(self) -> str:
         return self._client.business_id
 
+    @property
+    def environment(self) -> str:
+        return self._client.environment
+
     async def post_due(self) -> PostingRound:
         """Send every due posting of this business (up to `batch`), oldest first."""
         now = self._clock()
@@ -105,6 +117,7 @@ class Poster:
                 session.scalars(
                     select(Posting.id)
                     .where(
+                        Posting.environment == self.environment,
                         Posting.business_id == self.business_id,
                         Posting.state == PostingState.PENDING,
                         Posting.due_at <= now,
@@ -129,11 +142,23 @@ class Poster:
             posting = session.get_one(Posting, posting_id)
             if posting.state is not PostingState.PENDING:
                 return "posted" if posting.state is PostingState.POSTED else "failed"
+            require_environment(posting, self.environment, "sent")
             invoice = (
                 session.get(Posting, posting.credits_posting_id)
                 if posting.credits_posting_id is not None
                 else None
             )
+            if invoice is not None and invoice.environment != posting.environment:
+                posting.state = PostingState.FAILED
+                posting.last_error = str(
+                    SageEnvironmentMismatch(
+                        f"the invoice it credits (posting {invoice.id}) was made in Sage "
+                        f"{invoice.environment.value}, this credit note in Sage "
+                        f"{posting.environment.value}; a credit note is only linked to an "
+                        "invoice of its own environment"
+                    )
+                )
+                return "failed"
             if invoice is not None and invoice.state is not PostingState.POSTED:
                 if invoice.state is PostingState.PENDING:
                     return "waiting"

@@ -10,6 +10,10 @@ Why it works this way:
   not a problem: `ok` ignores it, and a quiet system (nothing pending) has no differences.
 * Everything from Sage is read through the client, which follows Sage's pagination; stock is
   read fresh from `stock_items`, never from the synced copy, because it is the thing checked.
+* Only postings of the client's environment (test or live) and business are compared, and
+  shipments posted only in the other environment are left out: test history is never checked
+  against the live books. Postings of the other environment that name this business are a
+  configuration error and stop the reconciliation, naming both environments.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from cloud_bridge.db.shipping import Shipment, ShipmentLine
 from cloud_bridge.db.stock import Product, StockItem
 from cloud_bridge.posting.mapping import item_for
 from cloud_bridge.sage.client import SageClient
-from cloud_bridge.sage.errors import SageProtocolError
+from cloud_bridge.sage.errors import SageEnvironmentMismatch, SageProtocolError
 
 __all__ = [
     "INFORMATIONAL_KINDS",
@@ -172,11 +176,43 @@ class _BridgeSide:
     """References of all our postings, in any business."""
 
 
-def _read_bridge(session: Session, business_id: str, shipped_since: datetime | None) -> _BridgeSide:
+def _check_no_other_environment(session: Session, business_id: str, environment: str) -> None:
+    other = session.scalar(
+        select(Posting)
+        .where(Posting.business_id == business_id, Posting.environment != environment)
+        .limit(1)
+    )
+    if other is not None:
+        raise SageEnvironmentMismatch(
+            f"business {business_id} is reconciled as Sage {environment}, but posting {other.id} "
+            f"({other.reference}) was made in it as Sage {other.environment.value}; postings are "
+            f"only ever reconciled against the environment they were made in"
+        )
+
+
+def _posted_only_elsewhere(session: Session, business_id: str, environment: str) -> set[int]:
+    """Shipments with counted postings in another environment or business and none here."""
+    here = select(Posting.shipment_id).where(
+        Posting.business_id == business_id, Posting.environment == environment
+    )
+    return set(
+        session.scalars(
+            select(Posting.shipment_id)
+            .where(Posting.state.in_(_COUNTED_STATES), Posting.shipment_id.not_in(here))
+            .distinct()
+        )
+    )
+
+
+def _read_bridge(
+    session: Session, business_id: str, environment: str, shipped_since: datetime | None
+) -> _BridgeSide:
+    _check_no_other_environment(session, business_id, environment)
     shipments = select(Shipment.id)
     if shipped_since is not None:
         shipments = shipments.where(Shipment.shipped_at >= shipped_since)
-    shipment_ids = set(session.scalars(shipments))
+    elsewhere = _posted_only_elsewhere(session, business_id, environment)
+    shipment_ids = set(session.scalars(shipments)) - elsewhere
     postings = [
         _PostingView(
             id=p.id,
@@ -191,7 +227,7 @@ def _read_bridge(session: Session, business_id: str, shipped_since: datetime | N
         )
         for p in session.scalars(
             select(Posting)
-            .where(Posting.business_id == business_id)
+            .where(Posting.business_id == business_id, Posting.environment == environment)
             .options(selectinload(Posting.lines))
             .order_by(Posting.id)
         )
@@ -202,6 +238,7 @@ def _read_bridge(session: Session, business_id: str, shipped_since: datetime | N
     shipped = {
         (line.shipment_id, line.line_id): (line.sku, line.quantity)
         for line in session.scalars(lines)
+        if line.shipment_id not in elsewhere
     }
     items: dict[str, tuple[str | None, SageItemKind | None]] = {}
     for product in session.scalars(select(Product)):
@@ -292,7 +329,7 @@ async def reconcile(
     """
     business_id = client.business_id
     with sessions() as session:
-        bridge = _read_bridge(session, business_id, shipped_since)
+        bridge = _read_bridge(session, business_id, client.environment, shipped_since)
     sage = await _read_sage(client)
     differences = [
         *_postings_in_flight_or_failed(bridge),

@@ -5,6 +5,11 @@ loop is woken when a shipment is recorded or corrected. Batched posting makes po
 the end of the current N-minute interval (counted from midnight UTC), so a batch goes out
 together at predictable times. Either way the loop also runs every `poll_seconds`, which is what
 retries a paused queue.
+
+Each pass first records the configured environment as the one in use (`select_environment`). A
+switch from test to live that has to wait for the old environment's postings stops the pass
+with the reason, and the loop keeps trying on every poll, so it goes on by itself once a person
+has drained or dismissed them.
 """
 
 from __future__ import annotations
@@ -23,16 +28,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud_bridge.db.types import utc_now
 from cloud_bridge.posting.connection import open_client
 from cloud_bridge.posting.documents import DocumentStrategy, strategy_for
+from cloud_bridge.posting.environment import select_environment
 from cloud_bridge.posting.planner import PlanResult, plan_postings
 from cloud_bridge.posting.poster import Poster, PostingRound
 from cloud_bridge.posting.settings import SageSettings
 from cloud_bridge.posting.sync import sync_from_sage
 from cloud_bridge.sage.client import SageClient, Sleep
-from cloud_bridge.sage.errors import SageAuthError
+from cloud_bridge.sage.errors import SageAuthError, SageEnvironmentMismatch
 
-__all__ = ["PostingPass", "PostingService", "due_time"]
+__all__ = ["BRIDGE_ACTOR", "PostingPass", "PostingService", "due_time"]
 
 log = logging.getLogger(__name__)
+
+BRIDGE_ACTOR = "bridge"
+"""The audit actor of what the posting loop does by itself (the first environment selection)."""
 
 
 def due_time(now: datetime, interval_minutes: float) -> datetime:
@@ -67,8 +76,10 @@ class PostingService:
         requests_per_minute: float | None = None,
         max_attempts: int = 5,
         retry_initial_s: float | None = None,
+        actor: str = BRIDGE_ACTOR,
     ) -> None:
         self._sessions = sessions
+        self._actor = actor
         self.settings = settings
         self.strategy: DocumentStrategy = strategy_for(
             settings.posting.edition, settings.posting.document_type
@@ -93,10 +104,16 @@ class PostingService:
             retry_max_s=settings.retry_max_seconds,
         )
         self.reconnect_required: str | None = None
+        self.refused: str | None = None
+        """Why the last pass could not use the configured environment, if it could not."""
 
     @property
     def business_id(self) -> str:
         return self.client.business_id
+
+    @property
+    def environment(self) -> str:
+        return self.client.environment
 
     async def __aenter__(self) -> PostingService:
         await self.client.__aenter__()
@@ -110,6 +127,17 @@ class PostingService:
     ) -> None:
         await self.client.__aexit__(exc_type, exc, traceback)
 
+    def select(self) -> bool:
+        """Record the configured environment as the one in use; see `select_environment`."""
+        with self._sessions.begin() as session:
+            return select_environment(
+                session,
+                environment=self.environment,
+                business_id=self.business_id,
+                actor=self._actor,
+                now=self._clock(),
+            )
+
     def plan(self) -> PlanResult:
         """Write postings for every shipment due; one transaction per batch of shipments."""
         total_shipments = 0
@@ -120,6 +148,7 @@ class PostingService:
             with self._sessions.begin() as session:
                 result = plan_postings(
                     session,
+                    environment=self.environment,
                     business_id=self.business_id,
                     strategy=self.strategy,
                     preferences=self.settings.posting,
@@ -133,7 +162,11 @@ class PostingService:
                 return PlanResult(total_shipments, tuple(postings), tuple(failed))
 
     async def run_pass(self) -> PostingPass:
-        """Plan, then send until nothing due is left or the queue pauses."""
+        """Select the environment, plan, then send until nothing due is left or the queue pauses.
+
+        `SageEnvironmentMismatch` when the environment cannot be switched yet.
+        """
+        await asyncio.to_thread(self.select)
         planned = await asyncio.to_thread(self.plan)
         sent = PostingRound()
         while True:
@@ -171,6 +204,7 @@ class PostingService:
                     await self.sync()
                     synced_at = now
                 result = await self.run_pass()
+                self.refused = None
                 if result.sent.posted or result.sent.failed or result.planned.postings:
                     log.info(
                         "sage business=%s planned=%d posted=%d failed=%d%s",
@@ -184,6 +218,11 @@ class PostingService:
                 self.reconnect_required = str(error)
                 # No traceback: the message says what a person has to do.
                 log.error("sage business=%s: %s", self.business_id, error)  # noqa: TRY400
+            except SageEnvironmentMismatch as error:
+                # Logged once per reason, not on every poll while a person sorts it out.
+                if str(error) != self.refused:
+                    log.error("sage environment=%s: %s", self.environment, error)  # noqa: TRY400
+                self.refused = str(error)
             except Exception:
                 log.exception("sage posting pass failed; retrying in %.0f s", poll_seconds)
             wake.clear()

@@ -7,14 +7,14 @@ Why it is shaped this way:
   client bound to that business sends it, so switching to live never replays test postings
   there, and a test posting can never reach live.
 * The client secret and the OAuth tokens live in files readable only by the service user (mode
-  0600), never in the config or a process listing.
+  0600), never in the config or a process listing. Test and live never share a token file, and
+  each token file is stamped with its environment.
 * Sage's rate limits are not firmly documented, so the client's pace is configurable.
 """
 
 from __future__ import annotations
 
 import enum
-import stat
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -23,7 +23,7 @@ from pydantic import Field, field_validator, model_validator
 
 from cloud_bridge.sage.client import DEFAULT_TOKEN_URL
 from edge.config import StrictConfig
-from edge.errors import ConfigError
+from edge.secret_files import read_secret_file
 
 __all__ = [
     "DEFAULT_AUTHORIZE_URL",
@@ -56,22 +56,6 @@ class DocumentType(enum.StrEnum):
 
     INVOICE = "invoice"
     SALES_ORDER = "sales_order"
-
-
-def read_secret_file(path: Path, key: str) -> str:
-    """A secret from a file only its owner may read; `key` names the setting in errors."""
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise ConfigError(f"{key}: cannot read {path}: {error}") from error
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{key}: {path} is readable by other users (mode {stat.S_IMODE(mode):o}); chmod 600 it"
-        )
-    if not text:
-        raise ConfigError(f"{key}: {path} is empty")
-    return text
 
 
 class SageEnvironmentSettings(StrictConfig):
@@ -147,9 +131,14 @@ class SageSettings(StrictConfig):
             raise ValueError(
                 f"environment = {self.environment!r} but [sage.{self.environment}] is missing"
             )
-        both = self.test is not None and self.live is not None
-        if both and self.test.business_id == self.live.business_id:  # type: ignore[union-attr]
-            raise ValueError("[sage.test] and [sage.live] name the same business_id")
+        if self.test is not None and self.live is not None:
+            if self.test.business_id == self.live.business_id:
+                raise ValueError("[sage.test] and [sage.live] name the same business_id")
+            if self.test.token_file == self.live.token_file:
+                raise ValueError(
+                    "[sage.test] and [sage.live] name the same token_file; each environment "
+                    "keeps its own tokens, so a token obtained for one is never used for the other"
+                )
         return self
 
     @property

@@ -5,6 +5,7 @@ from cloud_bridge.sage.errors import (
     RECONNECT_HINT,
     SageAuthError,
     SageConflict,
+    SageEnvironmentMismatch,
     SageError,
     SageErrorItem,
     SageNotFound,
@@ -17,16 +18,19 @@ from cloud_bridge.sage.errors import (
     TokenFileInsecure,
     TokenFileInvalid,
 )
-from cloud_bridge.sage.tokens import OAuthTokens, TokenStore
+from cloud_bridge.sage.tokens import ENVIRONMENTS, Environment, OAuthTokens, TokenStore
 
 __all__ = [
     "DEFAULT_TOKEN_URL",
+    "ENVIRONMENTS",
     "ITEMS_PER_PAGE",
     "RECONNECT_HINT",
+    "Environment",
     "OAuthTokens",
     "SageAuthError",
     "SageClient",
     "SageConflict",
+    "SageEnvironmentMismatch",
     "SageError",
     "SageErrorItem",
     "SageNotFound",

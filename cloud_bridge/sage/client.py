@@ -3,7 +3,8 @@
 Why it looks the way it does:
 
 * The business is fixed when the client is made and sent as `X-Business` on every request, so
-  a client built for the test business cannot post into the live one.
+  a client built for the test business cannot post into the live one. Its environment (test or
+  live) is its token store's, and the store refuses tokens stamped for the other one.
 * Access tokens last minutes and refresh tokens rotate on every use, with the old one dead at
   once. Refreshes are serialised per client and each rotated pair is saved before the new access
   token is used; losing it would mean a person has to reconnect.
@@ -114,6 +115,8 @@ class SageClient:
         if max_attempts < 1:
             raise ValueError(f"SageClient: max_attempts must be at least 1, got {max_attempts}")
         self.business_id = business_id
+        self.environment = tokens.environment
+        """`test` or `live`: the environment of the tokens, and so of everything this sends."""
         self._base_url = base_url.rstrip("/")
         self._client_id = client_id
         self._client_secret = client_secret
@@ -129,6 +132,11 @@ class SageClient:
         self._tokens: OAuthTokens | None = None
         self._refresh_lock = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
+
+    @property
+    def where(self) -> str:
+        """`Sage test business <id>`: how messages name what this client talks to."""
+        return f"Sage {self.environment} business {self.business_id}"
 
     async def __aenter__(self) -> SageClient:
         if self._http is not None:
@@ -195,7 +203,7 @@ class SageClient:
         if error == "invalid_grant":
             raise SageReconnectRequired(
                 f"Sage refused the {what} (invalid_grant: the token or code is expired, used "
-                f"or revoked); {RECONNECT_HINT}",
+                f"or revoked); {RECONNECT_HINT} --environment {self.environment}",
                 status=response.status_code,
             )
         if response.status_code >= 400 or not isinstance(body, dict):
@@ -274,7 +282,7 @@ class SageClient:
         self, what: str, cause: str, response: httpx.Response | None = None
     ) -> SageWriteOutcomeUnknown:
         return SageWriteOutcomeUnknown(
-            f"{what} in business {self.business_id} failed with {cause} after Sage may have "
+            f"{what} in {self.where} failed with {cause} after Sage may have "
             "acted on it; not repeated, because without an idempotency_id a repeat could apply "
             "it twice",
             status=None if response is None else response.status_code,
@@ -285,7 +293,7 @@ class SageClient:
         self, what: str, cause: str, response: httpx.Response | None = None
     ) -> SageUnavailable:
         return SageUnavailable(
-            f"{what} in business {self.business_id} still failing after "
+            f"{what} in {self.where} still failing after "
             f"{self._max_attempts} attempts (last: {cause})",
             status=None if response is None else response.status_code,
             items=() if response is None else parse_error_items(maybe_json(response)),
@@ -298,7 +306,7 @@ class SageClient:
         if status >= 400:
             error_type = _STATUS_ERRORS.get(status, SageRequestError)
             raise error_type(
-                f"{what} in business {self.business_id} was refused",
+                f"{what} in {self.where} was refused",
                 status=status,
                 items=parse_error_items(maybe_json(response)),
             )
@@ -405,7 +413,7 @@ class SageClient:
         if len(matches) > 1:
             ids = ", ".join(str(item.get("id")) for item in matches)
             raise SageConflict(
-                f"{len(matches)} {resource} in business {self.business_id} carry reference "
+                f"{len(matches)} {resource} in {self.where} carry reference "
                 f"{reference!r} (ids {ids}); expected at most one"
             )
         return matches[0] if matches else None

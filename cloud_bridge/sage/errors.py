@@ -17,6 +17,7 @@ __all__ = [
     "RECONNECT_HINT",
     "SageAuthError",
     "SageConflict",
+    "SageEnvironmentMismatch",
     "SageError",
     "SageErrorItem",
     "SageNotFound",
@@ -126,6 +127,14 @@ class SageWriteOutcomeUnknown(SageUnavailable):
 
 class SageProtocolError(SageError, ValueError):
     """Sage answered with a body that is not the JSON shape its API documents."""
+
+
+class SageEnvironmentMismatch(SageError, PermissionError):
+    """Something of one Sage environment (test or live) was about to be used with the other.
+
+    A token, a posting, a retry, a correction or a reconciliation: each belongs to the
+    environment it was made in, and the message names both environments.
+    """
 
 
 class TokenFileInsecure(SageError, PermissionError):

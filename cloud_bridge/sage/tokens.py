@@ -5,6 +5,11 @@ one means a person has to reconnect. The file is therefore only ever replaced wh
 fsync, rename, fsync of the directory): a crash leaves either the old pair or the new one,
 never half of each. It holds secrets, so it is created 0600 and a file other users can read is
 refused rather than used.
+
+A Sage login may reach the test business and the live one alike, so nothing on Sage's side
+stops a test token from posting to live. The file is therefore stamped with the environment it
+was obtained for, and a store bound to the other environment refuses it, naming both. A file
+without a stamp is refused too: which environment it belongs to cannot be known.
 """
 
 from __future__ import annotations
@@ -12,21 +17,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from cloud_bridge.sage.errors import (
-    RECONNECT_HINT,
+    SageEnvironmentMismatch,
     SageReconnectRequired,
     TokenFileInsecure,
     TokenFileInvalid,
 )
+from edge.secret_files import private_path_problem
 
-__all__ = ["OAuthTokens", "TokenStore"]
+__all__ = ["ENVIRONMENTS", "Environment", "OAuthTokens", "TokenStore"]
+
+Environment = Literal["test", "live"]
+"""A Sage environment: the test (sandbox) business or the live one."""
+ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
 
 _FIELDS = ("access_token", "refresh_token", "access_expires_at", "refresh_expires_at")
 
@@ -68,41 +77,70 @@ class OAuthTokens:
 
 
 class TokenStore:
-    """The token file at `path`: `load()` what was saved, `save()` a new pair atomically."""
+    """One environment's token file: `load()` what was saved, `save()` a new pair atomically."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, environment: Environment) -> None:
+        if environment not in ENVIRONMENTS:
+            raise ValueError(
+                f"TokenStore: environment must be one of {', '.join(ENVIRONMENTS)}, "
+                f"got {environment!r}"
+            )
         self.path = Path(path)
+        self.environment: Environment = environment
+
+    def _reconnect(self) -> str:
+        return f"run `packline sage connect --environment {self.environment}`"
 
     def load(self) -> OAuthTokens:
         """The saved tokens; `SageReconnectRequired` if there are none yet.
 
-        A file readable or writable by group or others is refused (`TokenFileInsecure`).
+        A file readable or writable by group or others is refused (`TokenFileInsecure`), and
+        so is one stamped with the other environment (`SageEnvironmentMismatch`).
         """
         try:
             handle = self.path.open("rb")
         except FileNotFoundError:
             raise SageReconnectRequired(
-                f"no Sage tokens at {self.path}; {RECONNECT_HINT}"
+                f"no Sage {self.environment} tokens at {self.path}; a person must "
+                f"{self._reconnect()}"
             ) from None
         with handle:
-            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-            if mode & 0o077:
-                raise TokenFileInsecure(
-                    f"{self.path} holds OAuth secrets but has mode {mode:04o}; "
-                    f"expected 0600 (run `chmod 600 {self.path}`)"
-                )
+            problem = private_path_problem(self.path, os.fstat(handle.fileno()))
+            if problem:
+                raise TokenFileInsecure(f"Sage OAuth tokens: {problem}")
             raw = handle.read()
         try:
             data = json.loads(raw)
-        except ValueError as error:
-            raise TokenFileInvalid(f"{self.path}: not valid JSON: {error}") from error
-        return OAuthTokens.from_json(data, self.path)
+        except ValueError:
+            # The parser's message quotes the text around the fault, which is a token.
+            raise TokenFileInvalid(f"{self.path}: not valid JSON") from None
+        tokens = OAuthTokens.from_json(data, self.path)
+        self._check_stamp(data)
+        return tokens
+
+    def _check_stamp(self, data: Any) -> None:
+        stamp = data.get("environment") if isinstance(data, dict) else None
+        if stamp == self.environment:
+            return
+        if stamp in ENVIRONMENTS:
+            raise SageEnvironmentMismatch(
+                f"{self.path} holds tokens obtained for Sage {stamp}, but it is configured as the "
+                f"token file of Sage {self.environment}; a token of one environment is never "
+                f"used for the other. Point [sage.{self.environment}] token_file at its own "
+                f"file and {self._reconnect()}"
+            )
+        raise TokenFileInvalid(
+            f"{self.path} does not say which Sage environment its tokens belong to (expected "
+            f'"environment": "{self.environment}"); {self._reconnect()} to replace it'
+        )
 
     def save(self, tokens: OAuthTokens) -> None:
         """Replace the file with `tokens`, durably, so a crash never loses the rotated pair."""
         directory = self.path.parent
         directory.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(tokens.to_json(), indent=2).encode()
+        payload = json.dumps(
+            {"environment": self.environment, **tokens.to_json()}, indent=2
+        ).encode()
         descriptor, temp_name = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=directory
         )

@@ -26,8 +26,11 @@ def _check_bridge_name(name: str) -> None:
         )
 
 
-def mosquitto_acl(bridge_usernames: Iterable[str]) -> str:
-    """Mosquitto ``acl_file`` text: stations reach only their own subtree, bridges reach all."""
+def mosquitto_acl(bridge_usernames: Iterable[str], reader_usernames: Iterable[str] = ()) -> str:
+    """Mosquitto ``acl_file`` text: stations reach only their own subtree, bridges reach all.
+
+    Readers (a monitoring or test client) may read every topic and write none.
+    """
     lines = [
         "# Packline broker ACL (generated from edge.contract; do not edit by hand).",
         "# Station lines match the station's certificate name, which is also its username and",
@@ -39,4 +42,7 @@ def mosquitto_acl(bridge_usernames: Iterable[str]) -> str:
     for name in bridge_usernames:
         _check_bridge_name(name)
         lines += ["", f"user {name}", f"topic readwrite {TOPIC_ROOT}/#"]
+    for name in reader_usernames:
+        _check_bridge_name(name)
+        lines += ["", f"user {name}", f"topic read {TOPIC_ROOT}/#"]
     return "\n".join(lines) + "\n"

@@ -1,9 +1,10 @@
 """Bytes on the wire to validated messages and back, for both ends of every topic.
 
-``decode`` refuses an oversized payload before parsing it, then checks the schema version and the
-message type for the topic before the full validation, so each rejection says precisely what is
-wrong ("lines.0.quantity: must be > 0"). ``encode`` applies the same size limit, so a station can
-never publish something the bridge would refuse for size.
+``decode`` refuses an oversized payload (`MAX_PAYLOAD_BYTES`) before parsing it and one nested
+too deeply to parse, then checks the schema version and the message type for the topic before the
+full validation, so each rejection says precisely what is wrong ("lines.0.quantity: must be > 0").
+``encode`` applies the same size limit, so a station can never publish something the bridge would
+refuse for size.
 """
 
 from __future__ import annotations
@@ -144,6 +145,12 @@ def _parse_json_object(payload: bytes) -> dict[str, Any]:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise MessageError(f"payload is not JSON: {error.msg} at character {error.pos}") from None
+    except RecursionError:
+        # The size limit bounds the bytes, not the depth: 64 KiB of "[" is small but would
+        # otherwise escape as a RecursionError instead of a rejection.
+        raise MessageError(
+            "payload is not JSON this contract reads: arrays or objects nested too deeply"
+        ) from None
     if not isinstance(document, dict):
         raise MessageError(f"payload is a JSON {type(document).__name__}; expected an object")
     return document

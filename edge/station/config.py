@@ -5,6 +5,9 @@ uplink's broker settings, the label settings), so a typo or a value out of range
 before it touches hardware, with a message such as
 ``invalid configuration: lights.slots.A1.led: Field required``. Relative paths are taken from
 the state directory, so one directory holds everything a station must keep across restarts.
+
+Loading it at start also refuses a broker private key that group or others can read: the key is
+the station's identity on the broker, and a copy lets anyone speak as this station.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from edge.drivers.printer.config import PrinterConfig
 from edge.drivers.printer.label_config import LabelSettings
 from edge.drivers.scanner import ScannerConfig
 from edge.errors import ConfigError
+from edge.secret_files import check_secret_files
 from edge.station.uplink import BrokerSettings
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "StationSection",
     "load_station_config",
     "parse_station_config",
+    "station_secret_files",
 ]
 
 
@@ -119,9 +124,20 @@ def parse_station_config(data: dict[str, Any], *, base: Path | None = None) -> S
     return config
 
 
+def station_secret_files(config: StationConfig) -> list[tuple[str, Path]]:
+    """The station's secret files with the keys naming them: its broker private key."""
+    key_file = config.broker.key_file
+    return [] if key_file is None else [("broker.key_file", key_file)]
+
+
 def load_station_config(path: Path) -> LoadedConfig:
-    """Read and validate `station.toml`; relative state_dir is taken from the file's folder."""
+    """Read and validate `station.toml`; relative state_dir is taken from the file's folder.
+
+    A secret file it names that others can read stops it here (`ConfigError` naming the file,
+    its mode and `chmod 600`).
+    """
     data = load_toml(path)
     config = parse_station_config(data, base=path.resolve().parent)
+    check_secret_files(station_secret_files(config))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return LoadedConfig(config=config, sha256=digest)

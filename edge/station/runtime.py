@@ -145,6 +145,9 @@ class Station:
         self._status_dirty = asyncio.Event()
         self.printer_state: tuple[str, str | None] = ("unknown", None)
         self.storage_alert: str | None = None
+        self.rejected_allocations = 0
+        self._identifying: asyncio.Task[None] | None = None
+        """Allocations the contract accepted but this station cannot pack (an unknown slot)."""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -159,16 +162,7 @@ class Station:
             on_connect=printer_setup(config.labels),
         )
         self._printer = printer
-        self._uplink = Uplink(
-            config.station.station_id,
-            config.broker,
-            self.outbox,
-            self._bd_seq,
-            birth=self._birth_info,
-            on_message=self._on_message,
-        )
-        if self.fleet is not None:
-            self.fleet.attach(self._uplink)
+        uplink = self.attach_uplink()
         try:
             async with (
                 reader,
@@ -183,7 +177,7 @@ class Station:
                 tasks.create_task(self._scan_loop(reader), name="scans")
                 tasks.create_task(self._button_loop(lights), name="buttons")
                 tasks.create_task(self._printer_loop(), name="printer")
-                tasks.create_task(self._uplink.run(), name="uplink")
+                tasks.create_task(uplink.run(), name="uplink")
                 tasks.create_task(self._status_loop(), name="status")
                 if self.fleet is not None:
                     tasks.create_task(
@@ -199,8 +193,37 @@ class Station:
                 if ready is not None:
                     ready()
         finally:
+            if self._identifying is not None:
+                self._identifying.cancel()
+            if self._alert_timer is not None:
+                self._alert_timer.cancel()  # its ClearAlert would write to closed storage
             self._lights = None
             self.close()
+
+    def attach_uplink(self) -> Uplink:
+        """Create the uplink that feeds the bridge's messages to this station, and keep it.
+
+        `run` calls it; a harness that delivers messages in-process (the fuzzer) calls it instead,
+        so messages take the same path, rejections and counters included, without hardware.
+        """
+        self._uplink = Uplink(
+            self.config.station.station_id,
+            self.config.broker,
+            self.outbox,
+            self._bd_seq,
+            birth=self._birth_info,
+            on_message=self._on_message,
+        )
+        if self.fleet is not None:
+            self.fleet.attach(self._uplink)
+        return self._uplink
+
+    @property
+    def rejected_messages(self) -> int:
+        """Messages from the bridge refused: by the uplink (contract, topic, ack, handler
+        failure) or here (an allocation this station cannot pack); published in the status."""
+        uplink = self._uplink
+        return (uplink.rejected_messages if uplink is not None else 0) + self.rejected_allocations
 
     async def stop(self) -> None:
         """Stop cleanly: publish the death and disconnect, so the bridge sees a clean leave."""
@@ -428,7 +451,11 @@ class Station:
         elif isinstance(message, RequestRebirth) and self._uplink is not None:
             await self._uplink.rebirth()
         elif isinstance(message, IdentifyStation):
-            await self._identify(message.seconds)
+            # In the background: the flashing lasts up to minutes, and messages behind it (an
+            # allocation, say) must not wait for it. A newer identify replaces an older one.
+            if self._identifying is not None:
+                self._identifying.cancel()
+            self._identifying = asyncio.create_task(self._identify(message.seconds))
         else:
             log.info("%s ignored: this station runs without a fleet agent", type(message).__name__)
 
@@ -452,10 +479,10 @@ class Station:
                     also=apply,
                 )
             for change in changes:
-                level = (
-                    logging.WARNING if getattr(change, "kind", "") == "rejected" else logging.INFO
-                )
-                log.log(level, "allocation %s", change)
+                rejected = getattr(change, "kind", "") == "rejected"
+                if rejected:
+                    self.rejected_allocations += 1
+                log.log(logging.WARNING if rejected else logging.INFO, "allocation %s", change)
 
     async def _identify(self, seconds: int) -> None:
         lights = self._lights
@@ -464,11 +491,13 @@ class Station:
         dark = [slot for slot in lights.slots if slot not in self._shown]
         for slot in dark:
             lights.show(slot, PatternName.OFFLINE)
-        await asyncio.sleep(seconds)
-        async with self._lock:
-            for slot in dark:
-                if slot not in self._shown:
-                    lights.off(slot)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            async with self._lock:
+                for slot in dark:
+                    if slot not in self._shown:
+                        lights.off(slot)
 
     def _birth_info(self) -> BirthInfo:
         fleet = self.fleet
@@ -564,7 +593,7 @@ class Station:
             counters=StationCounters(
                 **counts.model_dump(),
                 reconnects=uplink.reconnects if uplink else 0,
-                rejected_messages=uplink.rejected_messages if uplink else 0,
+                rejected_messages=self.rejected_messages,
             ),
         )
 

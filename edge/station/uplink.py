@@ -589,10 +589,14 @@ class Uplink:
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            await self._dispatch(str(message.topic), message.payload)
+            await self.dispatch(str(message.topic), message.payload)
         raise aiomqtt.MqttError("the message iterator ended without a disconnect")
 
-    async def _dispatch(self, topic: str, payload: object) -> None:
+    async def dispatch(self, topic: str, payload: object) -> None:
+        """Decode one message from the broker and hand it to the station; never raises.
+
+        The reader's entry point, public so the fuzzer can feed it without a broker.
+        """
         try:
             message = decode_for(self._kind_of(topic), _payload_bytes(payload))
         except ContractError as error:

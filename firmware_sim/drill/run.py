@@ -30,9 +30,9 @@ from cloud_bridge.db.fleet import FleetStation
 from cloud_bridge.fleet.release.build import build_release
 from cloud_bridge.fleet.rollout_status import list_rollouts
 from edge import __version__
-from firmware_sim.broker import MosquittoBroker
-from firmware_sim.drill.site import GROUP, DrillSite, DrillStation
+from firmware_sim.drill.site import BRIDGE_INSTANCE, GROUP, DrillSite, DrillStation
 from firmware_sim.power_cut import arm_power_cut
+from firmware_sim.secure_site import SiteCredentials
 from firmware_sim.supervisor import Supervisor
 
 __all__ = ["DrillError", "DrillOptions", "DrillResult", "next_version", "run_drill"]
@@ -142,8 +142,11 @@ async def _drill(options: DrillOptions, directory: Path) -> DrillResult:
         power_cuts_requested=options.power_cuts,
         seed=seed,
     )
-    with MosquittoBroker() as broker:
-        site = DrillSite.create(directory, broker_url=broker.url, stations=options.stations)
+    credentials = SiteCredentials.create(directory / "pki")
+    with credentials.broker(bridge_instances=[BRIDGE_INSTANCE]) as broker:
+        site = DrillSite.create(
+            directory, broker_url=broker.tls_url, credentials=credentials, stations=options.stations
+        )
         engine = create_engine(f"sqlite:///{site.directory / 'bridge' / 'bridge.db'}")
         await site.bridge.start()
         try:

@@ -7,7 +7,6 @@ is its trust anchor. Everything binds to loopback and lives in one directory.
 
 from __future__ import annotations
 
-import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +21,15 @@ from edge.contract import StationId
 from edge.fleet.home import StationHome
 from firmware_sim.ports import free_port, reserved_ports
 from firmware_sim.power_cut import POWER_CUT_FILE_VARIABLE
+from firmware_sim.secure_site import SiteCredentials
 from firmware_sim.shift.processes import ChildProcess
-from firmware_sim.shift.site import write_secret
 from firmware_sim.sim_station import SLOT_PINS, sim_station_document
 from firmware_sim.supervisor import SupervisedProgram
 
-__all__ = ["GROUP", "DrillSite", "DrillStation"]
+__all__ = ["BRIDGE_INSTANCE", "GROUP", "DrillSite", "DrillStation"]
 
 GROUP = "drill"
+BRIDGE_INSTANCE = "drill"
 _FIRST_SLOT = next(iter(SLOT_PINS))
 
 
@@ -61,22 +61,28 @@ class DrillSite:
     stations: list[DrillStation]
 
     @classmethod
-    def create(cls, directory: Path, *, broker_url: str, stations: int) -> DrillSite:
+    def create(
+        cls, directory: Path, *, broker_url: str, credentials: SiteCredentials, stations: int
+    ) -> DrillSite:
+        """Write every file of the drill; each process gets its own certificate."""
         directory.mkdir(parents=True, exist_ok=True)
         keys = KeyStore.create(directory / "release-keys")
         repository = ReleaseRepository.init(directory / "release-repo", keys)
         ids = [StationId("drill", f"st{number:03d}") for number in range(1, stations + 1)]
         bridge_dir = directory / "bridge"
         bridge_dir.mkdir()
-        write_secret(bridge_dir / "http-token", secrets.token_urlsafe(24))
         document: dict[str, Any] = {
             "bridge": {
-                "instance": "drill",
+                "instance": BRIDGE_INSTANCE,
                 "database_url": f"sqlite:///{bridge_dir / 'bridge.db'}",
                 "cycle_seconds": 5.0,
             },
-            "broker": {"url": broker_url, "backoff_initial_s": 0.2, "backoff_max_s": 1.0},
-            "http": {"host": "127.0.0.1", "port": free_port(), "token_file": "http-token"},
+            "broker": {
+                **credentials.bridge_link(BRIDGE_INSTANCE, broker_url),
+                "backoff_initial_s": 0.2,
+                "backoff_max_s": 1.0,
+            },
+            "http": {"host": "127.0.0.1", "port": free_port()},
             # The drill allocates no orders; routing still names the stations it could route to.
             "routing": {"mode": "round_robin", "stations": [i.client_id for i in ids]},
             "stations": {i.client_id: {"slots": {"DRILL-SKU": _FIRST_SLOT}} for i in ids},
@@ -93,7 +99,7 @@ class DrillSite:
             _provision(
                 directory / "stations" / station_id.client_id,
                 station_id,
-                broker_url,
+                credentials.station_link(station_id, broker_url),
                 trusted_root,
                 printer_port,
             )
@@ -103,12 +109,20 @@ class DrillSite:
 
 
 def _provision(
-    root: Path, station_id: StationId, broker_url: str, trusted_root: bytes, printer_port: int
+    root: Path,
+    station_id: StationId,
+    broker_link: dict[str, Any],
+    trusted_root: bytes,
+    printer_port: int,
 ) -> DrillStation:
     root.mkdir(parents=True)
     document = sim_station_document(
-        station_id, broker_url=broker_url, printer_port=printer_port, state_dir=root / "state"
+        station_id,
+        broker_url=broker_link["url"],
+        printer_port=printer_port,
+        state_dir=root / "state",
     )
+    document["broker"].update(broker_link)
     document["broker"]["keepalive_s"] = 5
     toml = root / "station.toml.factory"
     toml.write_bytes(tomli_w.dumps(document).encode())

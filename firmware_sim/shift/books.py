@@ -62,6 +62,10 @@ class ShiftBooks:
     reconcile_lines: list[str] = field(default_factory=list)
     not_as_expected: list[str] = field(default_factory=list)
     """Orders whose end state is not the one the demo data gives them."""
+    secrets_checked: int = 0
+    """Secrets of the site (API token, Sage tokens and secret, private keys) looked for in logs."""
+    secret_leaks: list[str] = field(default_factory=list)
+    """Each secret found in a log file, named with the file (never the value)."""
 
     def broken_invariants(self) -> list[str]:
         """Each invariant that does not hold, in words; empty when the books are straight."""
@@ -90,6 +94,11 @@ class ShiftBooks:
                 f"{len(self.not_as_expected)} order(s) did not end as the data says: "
                 + "; ".join(self.not_as_expected[:5])
             )
+        if self.secret_leaks:
+            broken.append(
+                f"{len(self.secret_leaks)} secret(s) found in logs: "
+                + "; ".join(self.secret_leaks[:5])
+            )
         if self.reconcile_differences:
             broken.append(
                 f"reconcile_differences is {self.reconcile_differences}, expected 0: "
@@ -101,6 +110,7 @@ class ShiftBooks:
         data = asdict(self)
         data.pop("reconcile_lines")
         data["not_as_expected"] = len(self.not_as_expected)
+        data["secret_leaks"] = len(self.secret_leaks)
         data["invariants_hold"] = not self.broken_invariants()
         return data
 

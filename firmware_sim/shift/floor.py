@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,10 @@ from firmware_sim.control import RigControlClient
 from firmware_sim.errors import SimError
 from firmware_sim.packer import MistakePlan, PackResult, SimulatedPacker
 
-__all__ = ["AllocationBoard", "PackerFigures", "StationPacker"]
+__all__ = ["BOARD_NAME", "AllocationBoard", "PackerFigures", "StationPacker"]
+
+BOARD_NAME = "shift-allocation-board"
+"""The board's client id and certificate name: a reader in the broker's ACL, never a writer."""
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +42,17 @@ log = logging.getLogger(__name__)
 class AllocationBoard:
     """The latest allocation message per order and station, as the bridge sent them."""
 
-    def __init__(self, stations: list[StationId], host: str, port: int) -> None:
+    def __init__(
+        self,
+        stations: list[StationId],
+        host: str,
+        port: int,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._stations = stations
         self._host = host
         self._port = port
+        self._tls_context = tls_context
         self.latest: dict[tuple[str, str], OrderAllocated | OrderCancelled] = {}
         """(station, order) -> the newest message for it."""
         self.changed = asyncio.Event()
@@ -75,7 +86,8 @@ class AllocationBoard:
                 async with aiomqtt.Client(
                     self._host,
                     self._port,
-                    identifier="shift-allocation-board",
+                    identifier=BOARD_NAME,
+                    tls_context=self._tls_context,
                     protocol=aiomqtt.ProtocolVersion.V5,
                     clean_start=False,
                     properties=properties,

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import random
+import ssl
 import tempfile
 import time
 from collections import Counter
@@ -40,12 +41,14 @@ from firmware_sim.broker import MosquittoBroker
 from firmware_sim.netproxy import PartitionProxy
 from firmware_sim.packer import MistakePlan, PackResult
 from firmware_sim.sage import SageSandbox, SageSandboxServer
+from firmware_sim.secure_site import SiteCredentials
 from firmware_sim.shift.books import FINAL_STATES, ShiftBooks, count_orders, read_books
 from firmware_sim.shift.chaos import Chaos, ChaosTargets
-from firmware_sim.shift.floor import AllocationBoard, StationPacker
+from firmware_sim.shift.floor import BOARD_NAME, AllocationBoard, StationPacker
 from firmware_sim.shift.scenario import Scenario, build_scenario
 from firmware_sim.shift.script import ShiftScript, apply_setup, order_states, seed_sage
-from firmware_sim.shift.site import BridgeSite, StationSite
+from firmware_sim.shift.secret_scan import collect_site_secrets, find_leaks
+from firmware_sim.shift.site import BRIDGE_INSTANCE, BridgeSite, StationSite
 
 __all__ = ["ShiftError", "ShiftOptions", "run_shift"]
 
@@ -98,16 +101,48 @@ class _Progress:
         return sum(self.states.get(name, 0) for name in FINAL_STATES.values())
 
 
+@dataclass(frozen=True)
+class _BrokerLink:
+    """Where the shift's broker listens, and the site credentials when it is ours (TLS)."""
+
+    host: str
+    port: int
+    broker: MosquittoBroker | None
+    credentials: SiteCredentials | None
+    """None only with ``--broker URL``: a plain loopback broker, run with ``--insecure``."""
+
+    def url(self, port: int) -> str:
+        scheme = "mqtts" if self.credentials is not None else "mqtt"
+        return f"{scheme}://{self.host}:{port}"
+
+    def station_link(self, station_id: StationId, port: int) -> dict[str, Any]:
+        if self.credentials is None:
+            return {"url": self.url(port)}
+        return self.credentials.station_link(station_id, self.url(port))
+
+    def bridge_link(self) -> dict[str, Any]:
+        if self.credentials is None:
+            return {"url": self.url(self.port)}
+        return self.credentials.bridge_link(BRIDGE_INSTANCE, self.url(self.port))
+
+    def board_tls(self) -> ssl.SSLContext | None:
+        if self.credentials is None:
+            return None
+        return self.credentials.credentials(BOARD_NAME, "bridge").tls_context()
+
+
 @contextlib.contextmanager
-def _broker(url: str | None) -> Iterator[tuple[str, int, MosquittoBroker | None]]:
+def _broker(url: str | None, folder: Path) -> Iterator[_BrokerLink]:
+    """The demo's own Mosquitto, TLS only with the generated ACL, on a throwaway PKI."""
     if url is not None:
         parsed = urlparse(url)
         if parsed.scheme not in {"mqtt", "tcp"} or not parsed.hostname:
             raise ShiftError(f"--broker: expected mqtt://HOST:PORT, got {url!r}")
-        yield parsed.hostname, parsed.port or 1883, None
+        yield _BrokerLink(parsed.hostname, parsed.port or 1883, None, None)
         return
-    with MosquittoBroker() as broker:
-        yield broker.host, broker.port, broker
+    credentials = SiteCredentials.create(folder / "pki")
+    with credentials.broker(bridge_instances=[BRIDGE_INSTANCE], readers=[BOARD_NAME]) as broker:
+        yield _BrokerLink(broker.host, broker.tls_port, broker, credentials)
 
 
 @contextlib.contextmanager
@@ -130,10 +165,13 @@ def run_shift(options: ShiftOptions, console: Console | None = None) -> int:
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     with (
         _folder(options.work_dir) as folder,
-        _broker(options.broker_url) as (host, port, broker),
+        _broker(options.broker_url, folder) as link,
     ):
-        floor = _Floor(options, folder, host, port, broker, out)
+        floor = _Floor(options, folder, link.host, link.port, link.broker, link, out)
         books = asyncio.run(_shift(floor))
+        secrets = collect_site_secrets(folder)
+        books.secrets_checked = len(secrets)
+        books.secret_leaks = find_leaks(folder, secrets)
     _print_summary(out, books, options)
     broken = books.broken_invariants()
     if broken:
@@ -157,6 +195,7 @@ class _Floor:
     host: str
     port: int
     broker: MosquittoBroker | None
+    link: _BrokerLink
     out: Console
     stations: dict[str, StationSite] = field(default_factory=dict)
     proxies: dict[str, PartitionProxy] = field(default_factory=dict)
@@ -176,7 +215,8 @@ async def _shift(floor: _Floor) -> ShiftBooks:
         bridge = BridgeSite.create(
             folder / "bridge",
             database_url=options.db_url,
-            broker_url=f"mqtt://{host}:{port}",
+            broker_link=floor.link.bridge_link(),
+            insecure=floor.link.credentials is None,
             stations=scenario.slot_maps,
             sandbox_url=sage_server.url,
             sandbox=sandbox,
@@ -200,7 +240,10 @@ async def _shift(floor: _Floor) -> ShiftBooks:
                 proxy = await stack.enter_async_context(PartitionProxy(host, port))
                 proxies[station_id.client_id] = proxy
                 site = StationSite.create(
-                    folder / "stations", station_id, f"mqtt://127.0.0.1:{proxy.port}"
+                    folder / "stations",
+                    station_id,
+                    floor.link.station_link(station_id, proxy.port),
+                    insecure=floor.link.credentials is None,
                 )
                 stations[site.name] = site
                 await site.process.start()
@@ -303,7 +346,12 @@ async def _work_the_shift(floor: _Floor, systems: _Systems) -> ShiftBooks:
         systems.api,
     )
     progress = _Progress()
-    board = AllocationBoard([site.station_id for site in stations.values()], floor.host, floor.port)
+    board = AllocationBoard(
+        [site.station_id for site in stations.values()],
+        floor.host,
+        floor.port,
+        floor.link.board_tls(),
+    )
     rng = random.Random(options.seed)
     rate = options.mistake_rate
     mistakes = MistakePlan(wrong_slot=rate, wrong_item=rate, shortage=rate / 2)

@@ -1,9 +1,10 @@
 """The shift's site on this machine: its directory, its config files and its processes.
 
 Everything binds to loopback and lives in one temporary directory: the bridge's SQLite
-database (unless `--db` names PostgreSQL), its token and Sage files (mode 0600, as in
-production), and each station's state directory and station.toml. The configs are written with
-the same keys an operator writes, and read back by the same validating loaders.
+database (unless `--db` names PostgreSQL) holding the demo's admin API token, the client's copy
+of that token and the Sage files (mode 0600, as in production), and each station's state
+directory and station.toml. The configs are written with the same keys an operator writes, and
+read back by the same validating loaders.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 
 import tomli_w
 
+from cloud_bridge.api.roles import Role
+from cloud_bridge.api.tokens import create_token
+from cloud_bridge.db import make_engine, upgrade
 from cloud_bridge.sage.tokens import OAuthTokens, TokenStore
 from edge.contract import StationId
 from firmware_sim.ports import free_port
@@ -24,7 +28,10 @@ from firmware_sim.sage import SageSandbox
 from firmware_sim.shift.processes import ChildProcess
 from firmware_sim.sim_station import sim_station_document
 
-__all__ = ["BridgeSite", "StationSite", "write_secret"]
+__all__ = ["BRIDGE_INSTANCE", "BridgeSite", "StationSite", "write_secret"]
+
+BRIDGE_INSTANCE = "shift"
+"""The shift bridge's instance name: its certificates are bridge-shift and bridge-shift-ingest."""
 
 
 def write_secret(path: Path, text: str) -> Path:
@@ -32,6 +39,11 @@ def write_secret(path: Path, text: str) -> Path:
     path.write_text(text + "\n")
     os.chmod(path, 0o600)
     return path
+
+
+def _insecure(insecure: bool) -> list[str]:
+    """The flag a process needs for a plain broker (only with the demo's ``--broker URL``)."""
+    return ["--insecure"] if insecure else []
 
 
 @dataclass
@@ -50,19 +62,18 @@ class BridgeSite:
         directory: Path,
         *,
         database_url: str | None,
-        broker_url: str,
+        broker_link: dict[str, Any],
+        insecure: bool,
         stations: dict[str, dict[str, str]],
         sandbox_url: str,
         sandbox: SageSandbox,
     ) -> BridgeSite:
         """Write bridge.toml (with Sage pointing at the sandbox) and prepare the process."""
         directory.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_urlsafe(24)
-        write_secret(directory / "http-token", token)
         write_secret(directory / "sage-client-secret", "sandbox-secret")
         pair = sandbox.login()
         now = sandbox.clock()
-        TokenStore(directory / "sage-test-tokens.json").save(
+        TokenStore(directory / "sage-test-tokens.json", environment="test").save(
             OAuthTokens(
                 access_token=pair.access_token,
                 refresh_token=pair.refresh_token,
@@ -71,11 +82,13 @@ class BridgeSite:
             )
         )
         url = database_url or f"sqlite:///{directory / 'bridge.db'}"
+        token = _admin_token(url)
+        write_secret(directory / "api-token", token)
         http_port = free_port()
         document: dict[str, Any] = {
-            "bridge": {"instance": "shift", "database_url": url, "cycle_seconds": 1.0},
-            "broker": {"url": broker_url, "backoff_initial_s": 0.2, "backoff_max_s": 1.0},
-            "http": {"host": "127.0.0.1", "port": http_port, "token_file": "http-token"},
+            "bridge": {"instance": BRIDGE_INSTANCE, "database_url": url, "cycle_seconds": 1.0},
+            "broker": {**broker_link, "backoff_initial_s": 0.2, "backoff_max_s": 1.0},
+            "http": {"host": "127.0.0.1", "port": http_port},
             "routing": {"mode": "round_robin", "stations": sorted(stations)},
             "stations": {station: {"slots": slots} for station, slots in stations.items()},
             "sage": {
@@ -102,13 +115,26 @@ class BridgeSite:
         config = directory / "bridge.toml"
         config.write_bytes(tomli_w.dumps(document).encode())
         process = ChildProcess(
-            "bridge", ["bridge", "run", "--config", str(config)], directory / "bridge.log"
+            "bridge",
+            ["bridge", "run", "--config", str(config), *_insecure(insecure)],
+            directory / "bridge.log",
         )
         return cls(directory, url, http_port, token, process)
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+
+def _admin_token(database_url: str) -> str:
+    """The demo's API token: made in the bridge's database, as `packline bridge token create`."""
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        # A fresh name each run: token names are never reused, and `--db` may be reused.
+        return create_token(engine, f"shift-demo-{secrets.token_hex(4)}", Role.ADMIN)
+    finally:
+        engine.dispose()
 
 
 @dataclass
@@ -120,21 +146,24 @@ class StationSite:
     process: ChildProcess
 
     @classmethod
-    def create(cls, directory: Path, station_id: StationId, broker_url: str) -> StationSite:
+    def create(
+        cls, directory: Path, station_id: StationId, broker_link: dict[str, Any], *, insecure: bool
+    ) -> StationSite:
         state_dir = directory / station_id.client_id
         state_dir.mkdir(parents=True, exist_ok=True)
         document = sim_station_document(
             station_id,
-            broker_url=broker_url,
+            broker_url=broker_link["url"],
             printer_port=free_port(),
             state_dir=state_dir,
         )
+        document["broker"].update(broker_link)
         document["broker"]["keepalive_s"] = 5
         config = state_dir / "station.toml"
         config.write_bytes(tomli_w.dumps(document).encode())
         process = ChildProcess(
             station_id.client_id,
-            ["station", "run", "--config", str(config), "--sim"],
+            ["station", "run", "--config", str(config), "--sim", *_insecure(insecure)],
             state_dir / "station.log",
         )
         return cls(station_id, state_dir, process)

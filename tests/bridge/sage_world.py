@@ -62,7 +62,7 @@ def seed_bridge(session: Session) -> None:
 def save_tokens(sandbox: SageSandbox, clock: ManualClock, path: Path) -> None:
     pair = sandbox.login()
     now = clock()
-    TokenStore(path).save(
+    TokenStore(path, environment="test" if "test" in path.name else "live").save(
         OAuthTokens(
             access_token=pair.access_token,
             refresh_token=pair.refresh_token,

@@ -1,5 +1,8 @@
-"""The API's contract as a whole: the token on every endpoint, one error shape, money as
-strings, and an OpenAPI document that describes every route and field."""
+"""The API's contract as a whole: a token on every endpoint, one error shape, money as
+strings, and an OpenAPI document that describes every route and field.
+
+Roles, revocation and the audit trail have their own tests under tests/security.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from test_api_harness import Api, add_world, error_of, running_api
 
 from cloud_bridge.api import ApiConfigurationError, create_app
+from cloud_bridge.api.app import check_route_permissions
 from cloud_bridge.api.fields import Amount, Money, MoneyOut
 from cloud_bridge.db import make_engine, session_factory
 
@@ -38,7 +42,7 @@ def endpoints(api: Api) -> list[tuple[str, str]]:
 
 
 def test_the_api_has_the_endpoints_it_documents(api: Api) -> None:
-    assert len(endpoints(api)) == 26
+    assert len(endpoints(api)) == 27
     assert ("DELETE", "/accounts/A/links/A") in endpoints(api)
 
 
@@ -99,11 +103,17 @@ async def test_an_unknown_path_or_method_gets_the_same_error_shape(api: Api) -> 
     assert (wrong_method.status_code, error_of(wrong_method.json())[0]) == (405, "method")
 
 
-def test_an_empty_token_is_refused_when_the_app_is_built(tmp_path: Path) -> None:
+def test_a_route_without_a_permission_in_the_role_table_is_refused(tmp_path: Path) -> None:
     sessions = session_factory(make_engine(f"sqlite:///{tmp_path / 'bridge.db'}"))
+    app = create_app(sessions=sessions, slot_maps={})
 
-    with pytest.raises(ApiConfigurationError, match="token is empty"):
-        create_app(sessions=sessions, token="  ", slot_maps={})
+    async def unguarded() -> dict[str, str]:
+        return {}
+
+    app.add_api_route("/unguarded", unguarded, methods=["GET"])
+
+    with pytest.raises(ApiConfigurationError, match="GET /unguarded have no permission"):
+        check_route_permissions(app)
 
 
 # --- the OpenAPI document ---------------------------------------------------------------------
@@ -120,7 +130,7 @@ async def test_the_openapi_document_is_public_and_declares_the_bearer_scheme(api
 
     assert document["components"]["securitySchemes"]["BridgeToken"]["scheme"] == "bearer"
     operations = [op for path in document["paths"].values() for op in path.values()]
-    assert len(operations) == 26
+    assert len(operations) == 27
     assert all(op["security"] == [{"BridgeToken": []}] for op in operations)
 
 

@@ -1,8 +1,10 @@
 """The API under test: a real app on a fresh SQLite database, driven by httpx over ASGI.
 
-Not a test module of its own; the ``test_api_*`` modules build their fixtures from it. Stations
-are not running here, so published messages are recorded, together with what a second session
-saw in the database at the moment of publishing (to show they are sent only after the commit).
+Not a test module of its own; the ``test_api_*`` modules build their fixtures from it. The
+client sends an admin token made the way `packline bridge token create` makes one; a token of
+every other role is in ``Api.tokens``. Stations are not running here, so published messages are
+recorded, together with what a second session saw in the database at the moment of publishing
+(to show they are sent only after the commit).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_bridge.api import create_app
+from cloud_bridge.api.roles import Role
+from cloud_bridge.api.tokens import create_token
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.db.models import Base, SalesOrder
 from cloud_bridge.services.release import Dispatch
 
-TOKEN = "bridge-test-token-5d1c"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SLOTS = {"w1.st01": {"MUG": "A1", "TEA": "A2"}}
 GTINS = {"MUG": "05012345678900", "TEA": "04006381333931", "PEN": "09501101530003"}
 
@@ -43,7 +45,13 @@ class Api:
     client: httpx.AsyncClient
     engine: Engine
     sessions: sessionmaker[Session]
+    tokens: dict[Role, str]
+    """A token of each role; the client sends the admin's, named ``ADMIN``."""
     published: list[Published] = field(default_factory=list)
+
+    def headers(self, role: Role) -> dict[str, str]:
+        """The Authorization header of the token with ``role``."""
+        return bearer(self.tokens[role])
 
     async def call(
         self, method: str, url: str, body: Any = None, *, expect: int | None = None
@@ -68,6 +76,18 @@ class Api:
         return self.sessions()
 
 
+ADMIN = "test-admin"
+"""The name of the token the client sends: the actor of the audit rows the tests cause."""
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def role_token_name(role: Role) -> str:
+    return ADMIN if role is Role.ADMIN else f"test-{role.value}"
+
+
 @asynccontextmanager
 async def running_api(tmp_path: Path, *, fail_publish: bool = False) -> AsyncIterator[Api]:
     engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
@@ -82,10 +102,14 @@ async def running_api(tmp_path: Path, *, fail_publish: bool = False) -> AsyncIte
         if fail_publish:
             raise ConnectionError("the broker is unreachable")
 
-    app = create_app(sessions=sessions, token=TOKEN, slot_maps=SLOTS, publish=publish)
+    tokens = {role: create_token(sessions, role_token_name(role), role) for role in Role}
+    app = create_app(sessions=sessions, slot_maps=SLOTS, publish=publish)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bridge", headers=AUTH) as c:
-        yield Api(app=app, client=c, engine=engine, sessions=sessions, published=published)
+    admin = bearer(tokens[Role.ADMIN])
+    async with httpx.AsyncClient(transport=transport, base_url="http://bridge", headers=admin) as c:
+        yield Api(
+            app=app, client=c, engine=engine, sessions=sessions, tokens=tokens, published=published
+        )
     engine.dispose()
 
 

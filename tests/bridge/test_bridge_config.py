@@ -43,18 +43,19 @@ def test_an_unknown_key_is_named() -> None:
         parse_bridge_config(data)
 
 
-def test_a_token_file_other_users_can_read_is_refused(tmp_path: Path) -> None:
-    token = tmp_path / "token"
-    token.write_text("s3cret-token-0123456789\n")
-    token.chmod(0o644)
+def test_a_config_that_still_names_an_http_token_file_is_refused_saying_what_to_do() -> None:
     data = example()
-    data["http"]["token_file"] = str(token)  # type: ignore[index]
-    config = parse_bridge_config(data)
+    data["http"]["token_file"] = "/etc/packline/bridge-token"  # type: ignore[index]
 
-    with pytest.raises(ConfigError, match="chmod 600"):
-        config.http.read_token()
-    token.chmod(0o600)
-    assert config.http.read_token() == "s3cret-token-0123456789"
+    with pytest.raises(ConfigError, match=r"http\.token_file") as refusal:
+        parse_bridge_config(data)
+
+    assert "packline bridge token create" in str(refusal.value)
+    assert "remove token_file" in str(refusal.value).lower()
+
+
+def test_the_example_names_no_http_token_file() -> None:
+    assert "token_file" not in example()["http"]  # type: ignore[operator]
 
 
 def test_the_example_posts_to_the_test_business_with_its_own_tokens() -> None:

@@ -1,4 +1,5 @@
-"""`packline bridge run` as a real process: it migrates, serves the API with a token, stops."""
+"""`packline bridge run` as a real process: it migrates, serves the API to tokens in its
+database, stops."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from cloud_bridge.api.tokens import create_token
+from cloud_bridge.db import make_engine, upgrade
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.ports import free_port
 
@@ -17,9 +20,10 @@ from firmware_sim.ports import free_port
 def test_the_bridge_process_serves_its_api_only_with_the_token(
     mosquitto: MosquittoBroker, tmp_path: Path
 ) -> None:
-    token = tmp_path / "token"
-    token.write_text("a-long-enough-test-token\n")
-    token.chmod(0o600)
+    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
+    upgrade(engine)
+    token = create_token(engine, "process-test", "viewer")
+    engine.dispose()
     port = free_port()
     config = tmp_path / "bridge.toml"
     config.write_text(
@@ -29,7 +33,6 @@ def test_the_bridge_process_serves_its_api_only_with_the_token(
         f'url = "{mosquitto.url}"\n'
         "[http]\n"
         f"port = {port}\n"
-        'token_file = "token"\n'
         "[routing]\n"
         'stations = ["w1.st01"]\n'
         '[stations."w1.st01"]\n'
@@ -37,7 +40,7 @@ def test_the_bridge_process_serves_its_api_only_with_the_token(
         encoding="utf-8",
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config)],
+        [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config), "--insecure"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -53,9 +56,7 @@ def test_the_bridge_process_serves_its_api_only_with_the_token(
                 assert process.poll() is None, process.communicate()[1]
                 assert time.monotonic() < deadline, "the bridge never served its API"
                 time.sleep(0.2)
-        allowed = httpx.get(
-            f"{base}/orders", headers={"Authorization": "Bearer a-long-enough-test-token"}
-        )
+        allowed = httpx.get(f"{base}/orders", headers={"Authorization": f"Bearer {token}"})
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=20)

@@ -293,7 +293,6 @@ def bridge_toml(tmp_path: Path) -> Path:
         "[broker]\n"
         'url = "mqtt://127.0.0.1:1883"\n'
         "[http]\n"
-        'token_file = "token"\n'
         "[routing]\n"
         'stations = ["w1.st01"]\n'
         '[stations."w1.st01"]\n'

@@ -93,7 +93,7 @@ def token_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(token_file: Path, sandbox: SageSandbox, clock: ManualClock) -> TokenStore:
-    store = TokenStore(token_file)
+    store = TokenStore(token_file, environment="test")
     store.save(tokens_from(sandbox, clock))
     return store
 
@@ -244,7 +244,7 @@ async def test_an_authorisation_code_is_exchanged_and_saved(
         assert await collect(sage.tax_rates())
         with pytest.raises(SageReconnectRequired, match="packline sage connect"):
             await sage.exchange_code(code, "https://bridge.example/sage/callback")
-    assert TokenStore(token_file).load() == tokens
+    assert TokenStore(token_file, environment="test").load() == tokens
 
 
 @pytest.mark.usefixtures("not_connected")
@@ -451,7 +451,7 @@ async def test_thin_readers_list_each_resource(sage: SageClient, sandbox: SageSa
 async def test_over_http_a_timed_out_read_and_a_dropped_idempotent_write_are_retried(
     tmp_path: Path, sandbox: SageSandbox, clock: ManualClock
 ) -> None:
-    store = TokenStore(tmp_path / "tokens.json")
+    store = TokenStore(tmp_path / "tokens.json", environment="test")
     store.save(tokens_from(sandbox, clock))
     async with SageSandboxServer(sandbox) as server:
         options: dict[str, Any] = {

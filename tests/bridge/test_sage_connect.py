@@ -126,7 +126,7 @@ async def test_connecting_saves_the_tokens_0600_and_lists_the_businesses(
     ]
     path = token_file(settings)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sandbox.tokens.access_valid(TokenStore(path).load().access_token)
+    assert sandbox.tokens.access_valid(TokenStore(path, environment="test").load().access_token)
     marked = [line for line in said if "<- [sage.test] business_id" in line]
     assert marked == [f"  {sandbox.business_id('test')}  test   <- [sage.test] business_id"]
     assert not any("WARNING" in line for line in said)

@@ -34,6 +34,7 @@ from cloud_bridge.db.models import (
     ShipmentLine,
     StockItem,
 )
+from cloud_bridge.db.posting import SageEnvironment
 from cloud_bridge.posting.reconcile import DifferenceKind, Reconciliation, reconcile
 from cloud_bridge.posting.sync import sync_from_sage
 from cloud_bridge.sage import OAuthTokens, SageClient, TokenStore
@@ -136,11 +137,13 @@ class World:
         reference: str | None = None,
         last_error: str | None = None,
         business_id: str | None = None,
+        environment: str = "test",
     ) -> int:
         """A posting row with its lines, as the poster writes one."""
         self.postings += 1
         with self.sessions.begin() as session:
             posting = Posting(
+                environment=SageEnvironment(environment),
                 business_id=business_id or self.sage.business_id,
                 shipment_id=shipment_id,
                 kind=kind,
@@ -221,7 +224,7 @@ async def world(
 ) -> AsyncIterator[World]:
     clock = sandbox.clock
     pair = sandbox.login()
-    store = TokenStore(tmp_path / "sage-tokens.json")
+    store = TokenStore(tmp_path / "sage-tokens.json", environment="test")
     store.save(
         OAuthTokens(
             access_token=pair.access_token,
@@ -596,21 +599,24 @@ async def test_a_failed_posting_is_listed_with_its_stored_message(world: World) 
 # Scope and output
 
 
-async def test_postings_of_another_business_are_not_this_business_s_documents(
+async def test_a_shipment_posted_only_in_the_other_environment_is_left_to_its_reconciliation(
     world: World,
 ) -> None:
-    shipment = world.ship({"2": ("PEN", 2)})
+    posted_live = world.ship({"2": ("PEN", 2)})
     world.posting(
-        shipment,
+        posted_live,
         PostingKind.INVOICE,
         {"2": ("PEN", 2)},
         sage_id=uuid.uuid4().hex,
         business_id=world.sandbox.business_id("live"),
+        environment="live",
     )
+    unposted = world.ship({"2": ("PEN", 1)})
 
     result = await world.reconcile()
 
     assert kinds(result) == [DifferenceKind.SHIPMENT_WITHOUT_DOCUMENT]
+    assert [difference.shipment_id for difference in result.differences] == [unposted]
 
 
 async def test_shipments_before_shipped_since_are_left_out_of_the_shipment_checks(

@@ -80,7 +80,7 @@ async def sage(
     tmp_path: Path, sandbox: SageSandbox, clock: ManualClock, requests: ListRequests
 ) -> AsyncIterator[SageClient]:
     pair = sandbox.login()
-    store = TokenStore(tmp_path / "sage-tokens.json")
+    store = TokenStore(tmp_path / "sage-tokens.json", environment="test")
     store.save(
         OAuthTokens(
             access_token=pair.access_token,

@@ -39,7 +39,7 @@ def test_saved_tokens_load_back_unchanged(
 ) -> None:
     tokens = OAuthTokens(access, refresh, access_at, refresh_at)
     with tempfile.TemporaryDirectory() as directory:
-        store = TokenStore(Path(directory) / "tokens.json")
+        store = TokenStore(Path(directory) / "tokens.json", environment="test")
         store.save(tokens)
         assert store.load() == tokens
 
@@ -48,14 +48,14 @@ def test_the_file_is_private_even_under_a_permissive_umask(tmp_path: Path) -> No
     path = tmp_path / "tokens.json"
     previous = os.umask(0)
     try:
-        TokenStore(path).save(pair())
+        TokenStore(path, environment="test").save(pair())
     finally:
         os.umask(previous)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_saving_replaces_the_whole_file_and_leaves_no_temp_file(tmp_path: Path) -> None:
-    store = TokenStore(tmp_path / "tokens.json")
+    store = TokenStore(tmp_path / "tokens.json", environment="test")
     store.save(pair(1))
     store.save(pair(2))
     assert store.load() == pair(2)
@@ -64,7 +64,7 @@ def test_saving_replaces_the_whole_file_and_leaves_no_temp_file(tmp_path: Path) 
 
 def test_a_file_other_users_can_read_is_refused_naming_the_fix(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    store = TokenStore(path)
+    store = TokenStore(path, environment="test")
     store.save(pair())
     path.chmod(0o644)
     with pytest.raises(TokenFileInsecure) as caught:
@@ -75,15 +75,15 @@ def test_a_file_other_users_can_read_is_refused_naming_the_fix(tmp_path: Path) -
 
 def test_a_group_readable_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    TokenStore(path).save(pair())
+    TokenStore(path, environment="test").save(pair())
     path.chmod(0o640)
     with pytest.raises(PermissionError, match="0640"):
-        TokenStore(path).load()
+        TokenStore(path, environment="test").load()
 
 
 def test_a_missing_file_means_sage_must_be_connected(tmp_path: Path) -> None:
     with pytest.raises(SageReconnectRequired, match="packline sage connect"):
-        TokenStore(tmp_path / "tokens.json").load()
+        TokenStore(tmp_path / "tokens.json", environment="test").load()
 
 
 @pytest.mark.parametrize(
@@ -101,4 +101,4 @@ def test_a_damaged_file_is_refused_naming_what_is_wrong(
     path.write_text(content)
     path.chmod(0o600)
     with pytest.raises(TokenFileInvalid, match=expected):
-        TokenStore(path).load()
+        TokenStore(path, environment="test").load()

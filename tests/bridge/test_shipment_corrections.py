@@ -39,6 +39,7 @@ from cloud_bridge.db.models import (
     ShipmentLine,
     StockItem,
 )
+from cloud_bridge.db.posting import SageEnvironment
 from cloud_bridge.ingest import Outcome, ingest_event
 from cloud_bridge.posting.corrections import (
     CorrectionConflict,
@@ -435,6 +436,7 @@ async def test_a_shipment_reads_with_its_lines_and_its_sage_postings(
         session.add(
             Posting(
                 business_id="biz-test",
+                environment=SageEnvironment.TEST,
                 shipment_id=shipment,
                 kind=PostingKind.INVOICE,
                 revision=1,

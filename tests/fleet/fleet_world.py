@@ -26,6 +26,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from cloud_bridge.broker_settings import control_client_id
 from cloud_bridge.db.fleet import FleetStation
 from cloud_bridge.db.fleet_control import FleetStationReport
 from cloud_bridge.fleet.release.build import build_release
@@ -36,7 +37,8 @@ from edge.fleet.config_push import ConfigPush
 from edge.fleet.home import StationHome
 from edge.station.config import load_station_config
 from firmware_sim.broker import MosquittoBroker
-from firmware_sim.drill.site import GROUP, DrillSite, DrillStation
+from firmware_sim.drill.site import BRIDGE_INSTANCE, GROUP, DrillSite, DrillStation
+from firmware_sim.secure_site import SiteCredentials
 from firmware_sim.supervisor import ProgramState, Supervisor
 
 __all__ = [
@@ -57,6 +59,9 @@ _POLL_S = 0.2
 _CLI_TIMEOUT_S = 60.0
 _RESTART_S = 0.3
 _CONFIG_VERSION = re.compile(r"configuration version (\d+) for ")
+
+SECOND_BRIDGE = "world"
+"""A second bridge instance in the ACL, whose certificate re-publishes as another bridge would."""
 
 
 class WorldTimeoutError(AssertionError):
@@ -82,7 +87,10 @@ class CliResult:
 class FleetWorld:
     """A running broker, bridge and stations; open one with `fleet_world`."""
 
-    def __init__(self, site: DrillSite, broker: MosquittoBroker) -> None:
+    def __init__(
+        self, site: DrillSite, broker: MosquittoBroker, credentials: SiteCredentials
+    ) -> None:
+        self.credentials = credentials
         self.site = site
         self.broker = broker
         self.engine: Engine = create_engine(f"sqlite:///{site.directory / 'bridge' / 'bridge.db'}")
@@ -274,8 +282,12 @@ class FleetWorld:
             version=shown["version"], at=datetime.now(UTC), settings=shown["settings"]
         )
         publication = prepare(StationId.from_client_id(name), desired)
+        second = self.credentials.credentials(control_client_id(SECOND_BRIDGE), "bridge")
         async with aiomqtt.Client(
-            self.broker.host, self.broker.port, identifier=f"fleet-world-{time.monotonic_ns()}"
+            self.broker.host,
+            self.broker.tls_port,
+            identifier=control_client_id(SECOND_BRIDGE),
+            tls_context=second.tls_context(),
         ) as client:
             await client.publish(
                 publication.topic,
@@ -355,7 +367,7 @@ class FleetWorld:
         parts.append(self.site.bridge.log_tail(lines))
         state = "running" if self.broker.running else "NOT RUNNING"
         broker_tail = "\n".join(self.broker.log_text().splitlines()[-lines:]) or "(no log)"
-        parts.append(f"--- broker {self.broker.url} ({state}):\n{broker_tail}")
+        parts.append(f"--- broker {self.broker.tls_url} ({state}):\n{broker_tail}")
         for station in self.site.stations:
             log_file = station.program.log_file
             tail = "\n".join(self.log_text(station.name).splitlines()[-lines:]) or "(no log)"
@@ -389,9 +401,12 @@ async def fleet_world(
     The broker is private to the world: the drill's station ids are the same in every world,
     and a shared broker would hand one world's retained configuration to the next.
     """
-    with MosquittoBroker() as broker:
-        site = DrillSite.create(directory, broker_url=broker.url, stations=stations)
-        world = FleetWorld(site, broker)
+    credentials = SiteCredentials.create(directory / "pki")
+    with credentials.broker(bridge_instances=[BRIDGE_INSTANCE, SECOND_BRIDGE]) as broker:
+        site = DrillSite.create(
+            directory, broker_url=broker.tls_url, credentials=credentials, stations=stations
+        )
+        world = FleetWorld(site, broker, credentials)
         await site.bridge.start()
         try:
             for name in world.names:

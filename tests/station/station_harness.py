@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -110,6 +111,9 @@ class BridgeStandIn:
     births: int = 0
     client: aiomqtt.Client | None = None
     identifier: str = field(default_factory=lambda: f"bridge-{uuid.uuid4().hex[:8]}")
+    tls_context: ssl.SSLContext | None = None
+    client_connects: int = 0
+    """With TLS the broker names the client by its certificate, so the identifier is ignored."""
 
     async def run(self, connected: asyncio.Event) -> None:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -121,12 +125,17 @@ class BridgeStandIn:
                     self.port,
                     identifier=self.identifier,
                     protocol=aiomqtt.ProtocolVersion.V5,
-                    clean_start=False,
+                    # Fresh on the first connect under TLS: every stand-in then has the same
+                    # certificate (and client id), so it must not inherit an earlier test's
+                    # session; later connects keep the session, to ride out broker restarts.
+                    clean_start=self.tls_context is not None and self.client_connects == 0,
+                    tls_context=self.tls_context,
                     properties=properties,
                 ) as client:
                     await client.subscribe(station_topic(self.station_id, TopicKind.EVENT), qos=1)
                     await client.subscribe(station_topic(self.station_id, TopicKind.STATE), qos=1)
                     self.client = client
+                    self.client_connects += 1
                     connected.set()
                     await self._listen(client)
             except aiomqtt.MqttError:
@@ -229,8 +238,10 @@ async def wait_for(condition: Callable[[], object], what: str, seconds: float = 
 
 
 @contextlib.asynccontextmanager
-async def bridge_stand_in(station_id: StationId, port: int) -> AsyncIterator[BridgeStandIn]:
-    bridge = BridgeStandIn(station_id, port)
+async def bridge_stand_in(
+    station_id: StationId, port: int, tls_context: ssl.SSLContext | None = None
+) -> AsyncIterator[BridgeStandIn]:
+    bridge = BridgeStandIn(station_id, port, tls_context=tls_context)
     connected = asyncio.Event()
     task = asyncio.create_task(bridge.run(connected))
     try:

@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from station_harness import MUG, TEA, allocation, bridge_stand_in, wait_for
 
+from cloud_bridge.broker_settings import control_client_id
 from edge.contract import StationId
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.control import RigControlClient
 from firmware_sim.ports import free_port
+from firmware_sim.secure_site import SiteCredentials
 from firmware_sim.sim_station import SLOT_PINS, sim_station_document
 
 STARTUP_TIMEOUT = 30.0
@@ -107,19 +109,24 @@ async def press_until_dark(client: RigControlClient, slot: str) -> None:
 
 @pytest.mark.timeout(180)
 async def test_a_station_killed_mid_order_resumes_exactly_and_loses_nothing(
-    mosquitto: MosquittoBroker, station_id: StationId, tmp_path: Path
+    mosquitto: MosquittoBroker,
+    site_credentials: SiteCredentials,
+    station_id: StationId,
+    tmp_path: Path,
 ) -> None:
     state_dir = tmp_path / "state"
     config = tmp_path / "station.toml"
     document = sim_station_document(
         station_id,
-        broker_url=mosquitto.url,
+        broker_url=mosquitto.tls_url,
         printer_port=free_port(),
         state_dir=state_dir,
     )
+    document["broker"].update(site_credentials.station_link(station_id, mosquitto.tls_url))
     _write_toml(document, config)
+    bridge_tls = site_credentials.credentials(control_client_id("test"), "bridge").tls_context()
 
-    async with bridge_stand_in(station_id, mosquitto.port) as bridge:
+    async with bridge_stand_in(station_id, mosquitto.tls_port, bridge_tls) as bridge:
         async with station_process(config, state_dir) as (process, client):
             await wait_for(lambda: bridge.births >= 1, "first birth", STARTUP_TIMEOUT)
             await bridge.allocate(allocation())

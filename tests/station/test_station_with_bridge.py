@@ -33,9 +33,6 @@ from firmware_sim.zebra.server import ZebraTcpServer
 
 
 def bridge_for(station_id: StationId, broker: MosquittoBroker, directory: Path) -> Bridge:
-    token = directory / "token"
-    token.write_text("a-long-enough-test-token\n")
-    token.chmod(0o600)
     config = parse_bridge_config(
         {
             "bridge": {
@@ -43,7 +40,7 @@ def bridge_for(station_id: StationId, broker: MosquittoBroker, directory: Path) 
                 "cycle_seconds": 0.5,
             },
             "broker": {"url": broker.url, "backoff_max_s": 1.0},
-            "http": {"token_file": str(token)},
+            "http": {},
             "routing": {"stations": [station_id.client_id]},
             "stations": {station_id.client_id: {"slots": {"MUG": "A1", "TEA": "A2"}}},
         }

@@ -9,7 +9,6 @@ must still sign the new root with it, so stations that trust the old root follow
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Final, Literal, get_args
 
@@ -19,6 +18,7 @@ from securesystemslib.signer._crypto_signer import CryptoSigner
 from securesystemslib.signer._key import SSlibKey
 
 from cloud_bridge.fleet.release.errors import InsecureKeyFileError, KeyStoreError
+from edge.secret_files import private_path_problem
 
 __all__ = ["ROLES", "KeyStore", "Role"]
 
@@ -39,18 +39,9 @@ def _require_role(role: str) -> Role:
 
 def _require_private(path: Path, *, kind: str) -> None:
     """Refuse a key file or key directory that group or others can reach."""
-    info = path.stat()
-    if info.st_mode & 0o077:
-        mode = stat.S_IMODE(info.st_mode)
-        wanted = "0700" if kind == "directory" else "0600"
-        raise InsecureKeyFileError(
-            f"key {kind} {path} has mode {mode:04o}, readable by group or others; "
-            f"expected {wanted} (chmod {wanted[1:]} {path})"
-        )
-    if info.st_uid != os.geteuid():
-        raise InsecureKeyFileError(
-            f"key {kind} {path} belongs to uid {info.st_uid}, not to this user ({os.geteuid()})"
-        )
+    problem = private_path_problem(path, directory=kind == "directory")
+    if problem:
+        raise InsecureKeyFileError(f"key {kind} {problem}")
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -12,14 +12,19 @@ definition every time it (re)connects (`printer_setup` gives what to send).
 
 Data is checked before any ZPL is built, because a wrong check digit on a parcel is only found at
 the customer's dock: the SSCC with biip, the tracking number's characters and whether its symbol
-fits the label, and that every reference is present. Text goes through `^FH` hex escapes so a
-caret or tilde in an address cannot end the field early, and `^CI28` makes the printer read UTF-8.
+fits the label, and that every reference is present. Text is normalised first (`printable_text`:
+Unicode NFC, control characters become spaces) and refused past `MAX_FIELD_CHARACTERS`, then goes
+through `^FH` hex escapes, so a caret, tilde or underscore in an address can neither end the field
+early nor start a command; `^CI28` makes the printer read the rest, non-Latin text included, as
+UTF-8.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+from typing import Final
 
 from biip import ParseError
 from biip.sscc import Sscc
@@ -35,15 +40,24 @@ from edge.drivers.printer.label_layout import (
 )
 
 __all__ = [
+    "MAX_FIELD_CHARACTERS",
     "Address",
     "ShippingLabel",
     "build_shipping_label",
     "fill_format",
     "format_definition",
+    "printable_text",
     "printer_setup",
     "render_label",
     "self_contained_label",
 ]
+
+MAX_FIELD_CHARACTERS: Final = 256
+"""The longest text one label field takes. The contract's longest printed value (postcode and
+city) is 145 characters, far wider than the label already, and ZPL's `^FD` limit is 3072 bytes."""
+
+_ESCAPED: Final = frozenset("_^~")
+"""The `^FH` hex indicator and the two command prefixes: never sent as themselves in field data."""
 
 _TRACKING = re.compile(r"[A-Za-z0-9]{4,40}")
 _FOUR_BY_SIX_203_DPI = LabelPage(dpi=203, width_mm=101.6, height_mm=152.4)
@@ -170,9 +184,22 @@ def _lines(parts: list[str]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def printable_text(value: str) -> str:
+    """`value` as the label prints it: NFC, control characters as spaces, lone surrogates as U+FFFD.
+
+    A control character has no glyph and some interfaces act on them, so none reaches the printer;
+    a lone surrogate (which JSON can carry) cannot be encoded as UTF-8 at all.
+    """
+    normal = unicodedata.normalize(
+        "NFC", value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    )
+    return "".join(" " if unicodedata.category(char) == "Cc" else char for char in normal)
+
+
 def _escape(value: str) -> str:
-    """Field data safe inside `^FH^FD...^FS`: the hex indicator, caret and tilde as hex."""
-    return value.replace("_", "_5F").replace("^", "_5E").replace("~", "_7E")
+    """Field data safe inside `^FH^FD...^FS`: the hex indicator and both prefixes as hex."""
+    text = printable_text(value)
+    return "".join(f"_{ord(char):02X}" if char in _ESCAPED else char for char in text)
 
 
 def _checked_values(page: LabelPage, label: ShippingLabel) -> dict[str, str]:
@@ -188,7 +215,7 @@ def _checked_values(page: LabelPage, label: ShippingLabel) -> dict[str, str]:
     sscc = _checked_sscc(label.sscc)
     tracking = _checked_tracking(label.tracking_number, page)
     values = {f"address.{index}": line for index, line in enumerate(address, start=1)}
-    return values | {
+    values |= {
         "order": f"Order: {label.order_reference}",
         "shipment": f"Shipment: {label.shipment_reference}",
         "carrier": f"Carrier: {label.carrier}",
@@ -197,10 +224,18 @@ def _checked_values(page: LabelPage, label: ShippingLabel) -> dict[str, str]:
         "sscc_barcode": f">;>800{sscc}",
         "sscc_text": f"(00) {sscc}",
     }
+    for key, value in values.items():
+        length = len(printable_text(value))
+        if length > MAX_FIELD_CHARACTERS:
+            raise LabelDataError(
+                f"label field {key} is {length} characters long (expected at most "
+                f"{MAX_FIELD_CHARACTERS}; the label has no room for more)"
+            )
+    return values
 
 
 def _require_text(field: str, value: str, expected: str) -> None:
-    if not value.strip():
+    if not printable_text(value).strip():
         readable = field.replace("_", " ")
         raise LabelDataError(f"label field {field} ({readable}) is empty (expected {expected})")
 
