@@ -32,16 +32,28 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
+import aiomqtt
 import httpx
+import tomli_w
 from tinydb import TinyDB
 
 from cloud_bridge.api.tokens import create_token
+from cloud_bridge.broker_settings import bridge_cert_names
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.ingest.bench import seed_order_at_station
 from cloud_bridge.ingest.sequencer import read_cursor
-from edge.contract import LinePicked, LineReturned, StationEvent, StationId, prepare
+from edge.contract import (
+    LinePicked,
+    LineReturned,
+    StationEvent,
+    StationId,
+    TopicKind,
+    prepare,
+    station_topic,
+)
 from edge.station.counters import DurableCounter
 from edge.station.outbox import Outbox
 from edge.station.storage import JournalStorage
@@ -50,10 +62,12 @@ from firmware_sim.bench_echo import NODELAY_BROKER_CONFIG, measure_paho_echo
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.errors import SimError
 from firmware_sim.ports import free_port
+from firmware_sim.secure_site import SiteCredentials
 
-__all__ = ["RoundTripError", "RoundTrips", "measure_round_trips"]
+__all__ = ["RoundTripError", "RoundTrips", "measure_round_trips", "measure_secure_round_trips"]
 
 _STATION = StationId(site="bench", station="rt01")
+_INSTANCE = "bench"
 _ORDER = "SO-RT"
 _SKU = "SKU-RT"
 _GTIN = "05012345678900"
@@ -92,13 +106,58 @@ def measure_round_trips(rounds: int) -> RoundTrips:
     with MosquittoBroker() as broker, tempfile.TemporaryDirectory(prefix="packline-rt-") as name:
         folder = Path(name)
         echoes = measure_paho_echo(broker, payload, rounds, nodelay=True, warm_up=_WARM_UP)
-        api_port = _write_bridge_files(folder, broker)
-        database_url = f"sqlite:///{folder / 'bridge.db'}"
-        token = _seed_bridge(database_url)
-        with _bridge_process(folder, api_port, token, insecure=True) as bridge:
-            station = asyncio.run(_station_round_trips(broker, folder, bridge, rounds))
-        _check_applied(database_url, _WARM_UP + rounds)
+        station = _round_trips_over(folder, {"url": broker.url}, {"url": broker.url}, rounds)
     return RoundTrips(station=station, paho_echo=echoes, paho_echo_nodelay=floor)
+
+
+def measure_secure_round_trips(rounds: int) -> tuple[list[float], list[float]]:
+    """Event round trips over mutual TLS with the ACL on, and over the plain listener.
+
+    One broker serves both: its TLS listener has the production settings and the generated ACL,
+    its plain loopback listener neither. The plain rounds run first, then the TLS ones, each with
+    its own bridge process and station; returns (tls, plain) seconds per round.
+    """
+    if rounds < 1:
+        raise RoundTripError(f"rounds {rounds} is below 1; expected at least 1")
+    with tempfile.TemporaryDirectory(prefix="packline-rt-tls-") as name:
+        folder = Path(name)
+        credentials = SiteCredentials.create(folder / "pki")
+        with MosquittoBroker(
+            pki=credentials.pki, bridge_names=bridge_cert_names(_INSTANCE)
+        ) as broker:
+            plain_link = {"url": broker.url}
+            plain = _round_trips_over(folder / "plain", plain_link, plain_link, rounds)
+            # The plain run's bridge left its ack retained; the TLS run's fresh station would
+            # read it as an ack from the future.
+            asyncio.run(_clear_retained_ack(broker))
+            tls = _round_trips_over(
+                folder / "tls",
+                credentials.bridge_link(_INSTANCE, broker.tls_url),
+                credentials.station_link(_STATION, broker.tls_url),
+                rounds,
+            )
+    return tls, plain
+
+
+async def _clear_retained_ack(broker: MosquittoBroker) -> None:
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.publish(station_topic(_STATION, TopicKind.ACK), b"", qos=1, retain=True)
+
+
+def _round_trips_over(
+    folder: Path, bridge_link: dict[str, Any], station_link: dict[str, Any], rounds: int
+) -> list[float]:
+    """Time `rounds` round trips with a bridge and a station on the given broker links."""
+    folder.mkdir(parents=True, exist_ok=True)
+    api_port = _write_bridge_files(folder, bridge_link)
+    database_url = f"sqlite:///{folder / 'bridge.db'}"
+    token = _seed_bridge(database_url)
+    insecure = not str(bridge_link["url"]).startswith("mqtts://")
+    with _bridge_process(folder, api_port, token, insecure=insecure) as bridge:
+        settings = BrokerSettings.model_validate({**station_link, "ack_stall_s": _ACK_STALL_S})
+        station = asyncio.run(_station_round_trips(settings, folder, bridge, rounds))
+    _check_applied(database_url, _WARM_UP + rounds)
+    return station
 
 
 def _sample_payload() -> bytes:
@@ -111,23 +170,17 @@ def _sample_payload() -> bytes:
 # --- the bridge: a real `packline bridge run` process ---------------------------------------
 
 
-def _write_bridge_files(folder: Path, broker: MosquittoBroker) -> int:
-    """bridge.toml; returns the API port the config names."""
+def _write_bridge_files(folder: Path, link: dict[str, Any]) -> int:
+    """bridge.toml with `link` as its ``[broker]``; returns the API port the config names."""
     api_port = free_port()
-    (folder / "bridge.toml").write_text(
-        "[bridge]\n"
-        'instance = "bench"\n'
-        'database_url = "sqlite:///bridge.db"\n'
-        "[broker]\n"
-        f'url = "{broker.url}"\n'
-        "[http]\n"
-        f"port = {api_port}\n"
-        "[routing]\n"
-        f'stations = ["{_STATION.client_id}"]\n'
-        f'[stations."{_STATION.client_id}"]\n'
-        f'slots = {{ {_SKU} = "A1" }}\n',
-        encoding="utf-8",
-    )
+    document = {
+        "bridge": {"instance": _INSTANCE, "database_url": "sqlite:///bridge.db"},
+        "broker": link,
+        "http": {"port": api_port},
+        "routing": {"stations": [_STATION.client_id]},
+        "stations": {_STATION.client_id: {"slots": {_SKU: "A1"}}},
+    }
+    (folder / "bridge.toml").write_bytes(tomli_w.dumps(document).encode())
     return api_port
 
 
@@ -272,11 +325,10 @@ async def _noop(_message: object) -> None:
 
 @contextlib.asynccontextmanager
 async def _station(
-    broker: MosquittoBroker, folder: Path
+    settings: BrokerSettings, folder: Path
 ) -> AsyncIterator[tuple[Uplink, _AckWatchedOutbox]]:
     db = TinyDB(folder / "station.json", storage=JournalStorage)
     outbox = _AckWatchedOutbox(db)
-    settings = BrokerSettings(url=broker.url, ack_stall_s=_ACK_STALL_S)
     try:
         with DurableCounter(folder / "bd_seq") as counter:
             uplink = Uplink(
@@ -299,9 +351,9 @@ async def _station(
 
 
 async def _station_round_trips(
-    broker: MosquittoBroker, folder: Path, bridge: _Bridge, rounds: int
+    settings: BrokerSettings, folder: Path, bridge: _Bridge, rounds: int
 ) -> list[float]:
-    async with _station(broker, folder) as (uplink, outbox):
+    async with _station(settings, folder) as (uplink, outbox):
         samples: list[float] = []
         for number in range(_WARM_UP + rounds):
             if bridge.process.poll() is not None:

@@ -112,3 +112,41 @@ async def test_the_usb_reader_survives_a_garbage_stream_and_reads_the_next_scan(
             if scan.text == GTINS[0][1:]:
                 break
     assert scan.symbology == "]E0"
+
+
+def test_a_burst_longer_than_any_barcode_is_discarded_and_the_next_scan_still_reads() -> None:
+    from edge.drivers.scanner.assembler import (
+        MAX_SCAN_CHARACTERS,
+        DiscardedScan,
+        Scan,
+        ScanAssembler,
+    )
+
+    assembler = ScanAssembler(
+        ReportDecoder(keymap_for("us")),
+        terminator="\r",
+        gs1_stand_in=None,
+        expect_symbology=False,
+        idle_reset_s=1.0,
+    )
+    a_key, release, enter = (
+        bytes([0, 0, 4, 0, 0, 0, 0, 0]),
+        bytes(8),
+        bytes([0, 0, 40, 0, 0, 0, 0, 0]),
+    )
+    outcomes = []
+    for _ in range(MAX_SCAN_CHARACTERS + 10):
+        outcomes += assembler.feed(a_key, 0.0)
+        outcomes += assembler.feed(release, 0.0)
+    outcomes += assembler.feed(enter, 0.0)
+    outcomes += assembler.feed(release, 0.0)
+    for _ in range(3):
+        outcomes += assembler.feed(a_key, 0.0)
+        outcomes += assembler.feed(release, 0.0)
+    outcomes += assembler.feed(enter, 0.0)
+
+    discarded = [o for o in outcomes if isinstance(o, DiscardedScan)]
+    scans = [o for o in outcomes if isinstance(o, Scan)]
+    assert len(discarded) == 1
+    assert f"longer than {MAX_SCAN_CHARACTERS}" in discarded[0].reason
+    assert [scan.text for scan in scans] == ["aaa"]

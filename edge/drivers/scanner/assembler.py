@@ -16,9 +16,12 @@ from datetime import UTC, datetime
 from edge.drivers.scanner.errors import BadReport
 from edge.drivers.scanner.hid import ReportDecoder
 
-__all__ = ["GROUP_SEPARATOR", "DiscardedScan", "Scan", "ScanAssembler"]
+__all__ = ["GROUP_SEPARATOR", "MAX_SCAN_CHARACTERS", "DiscardedScan", "Scan", "ScanAssembler"]
 
 GROUP_SEPARATOR = "\x1d"
+MAX_SCAN_CHARACTERS = 4096
+"""Longer than any barcode a station reads (a full QR code holds at most about 3,000 bytes);
+beyond it the burst is discarded, so a stuck key cannot grow the buffer without bound."""
 _AIM_IDENTIFIER = re.compile(r"\][A-Za-z][0-9A-Za-z]")
 
 
@@ -77,7 +80,14 @@ class ScanAssembler:
             return outcomes + self._reject(str(error))
         for char in typed:
             if char != self._terminator:
+                if self._skipping and len(self._buffer) >= MAX_SCAN_CHARACTERS:
+                    continue
                 self._buffer += char
+                if not self._skipping and len(self._buffer) > MAX_SCAN_CHARACTERS:
+                    outcomes += self._reject(
+                        f"the scan is longer than {MAX_SCAN_CHARACTERS} characters without a "
+                        "terminator; a stuck key or a device that is not a barcode reader"
+                    )
             elif self._skipping:
                 self._buffer, self._skipping = "", False
             else:

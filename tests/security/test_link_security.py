@@ -1,0 +1,123 @@
+"""A station or bridge refuses a broker link that is neither mutual TLS under its own name nor an
+explicitly insecure loopback one, before it connects."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from cloud_bridge.config import parse_bridge_config
+from cloud_bridge.main import check_bridge_links
+from edge.contract import StationId
+from edge.errors import ConfigError
+from edge.link_security import INSECURE_BANNER, certificate_name, check_link_security
+from edge.station.uplink import BrokerSettings
+from firmware_sim.secure_site import SiteCredentials
+
+STATION = StationId("ams1", "st01")
+
+
+def tls_settings(credentials: SiteCredentials, name: StationId) -> BrokerSettings:
+    return BrokerSettings.model_validate(credentials.station_link(name, "mqtts://127.0.0.1:8883"))
+
+
+def test_a_station_with_its_own_certificate_may_connect(
+    site_credentials: SiteCredentials,
+) -> None:
+    check_link_security(tls_settings(site_credentials, STATION), STATION.client_id, insecure=False)
+
+
+def test_a_station_holding_another_stations_certificate_is_refused_naming_both(
+    site_credentials: SiteCredentials,
+) -> None:
+    other = StationId("ams1", "st02")
+
+    with pytest.raises(ConfigError) as refused:
+        check_link_security(
+            tls_settings(site_credentials, other), STATION.client_id, insecure=False
+        )
+
+    assert "'ams1.st02'" in str(refused.value)
+    assert "'ams1.st01'" in str(refused.value)
+    assert "packline pki issue ams1.st01" in str(refused.value)
+
+
+def test_tls_without_a_client_certificate_is_refused() -> None:
+    settings = BrokerSettings(url="mqtts://127.0.0.1:8883")
+
+    with pytest.raises(ConfigError, match=r"broker\.cert_file"):
+        check_link_security(settings, STATION.client_id, insecure=False)
+
+
+def test_a_plain_link_without_insecure_is_refused_and_says_how_to_fix_it() -> None:
+    settings = BrokerSettings(url="mqtt://127.0.0.1:1883")
+
+    with pytest.raises(ConfigError) as refused:
+        check_link_security(settings, STATION.client_id, insecure=False)
+
+    assert "mqtts://" in str(refused.value)
+    assert "--insecure" in str(refused.value)
+
+
+def test_insecure_is_refused_for_a_broker_that_is_not_on_loopback() -> None:
+    settings = BrokerSettings(url="mqtt://10.20.0.5:1883")
+
+    with pytest.raises(ConfigError, match="loopback"):
+        check_link_security(settings, STATION.client_id, insecure=True)
+
+
+def test_an_insecure_loopback_link_is_allowed_and_logged_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = BrokerSettings(url="mqtt://127.0.0.1:1883")
+
+    with caplog.at_level(logging.WARNING, logger="packline.security"):
+        check_link_security(settings, STATION.client_id, insecure=True)
+
+    assert [record.levelno for record in caplog.records] == [logging.WARNING]
+    assert INSECURE_BANNER in caplog.text
+
+
+def test_a_file_that_is_not_a_certificate_is_refused_naming_it(tmp_path: Path) -> None:
+    junk = tmp_path / "station.crt"
+    junk.write_text("not a certificate")
+
+    with pytest.raises(ConfigError, match="not a PEM certificate"):
+        certificate_name(junk)
+
+
+def bridge_document(link: dict[str, str]) -> dict[str, object]:
+    return {
+        "bridge": {"instance": "main", "database_url": "sqlite:///bridge.db"},
+        "broker": link,
+        "http": {},
+        "routing": {"mode": "round_robin", "stations": ["ams1.st01"]},
+        "stations": {"ams1.st01": {"slots": {"MUG": "A1"}}},
+    }
+
+
+def test_the_bridge_needs_both_of_its_certificates_under_their_own_names(
+    site_credentials: SiteCredentials,
+) -> None:
+    link = site_credentials.bridge_link("main", "mqtts://127.0.0.1:8883")
+    check_bridge_links(parse_bridge_config(bridge_document(link)), insecure=False)
+
+    swapped = {
+        **link,
+        "cert_file": link["ingest_cert_file"],
+        "key_file": link["ingest_key_file"],
+    }
+    with pytest.raises(ConfigError, match="'bridge-main-ingest'"):
+        check_bridge_links(parse_bridge_config(bridge_document(swapped)), insecure=False)
+
+
+def test_a_bridge_config_with_one_certificate_for_both_connections_is_refused(
+    site_credentials: SiteCredentials,
+) -> None:
+    link = site_credentials.bridge_link("main", "mqtts://127.0.0.1:8883")
+    del link["ingest_cert_file"], link["ingest_key_file"]
+
+    with pytest.raises(ConfigError, match="ingest_cert_file"):
+        parse_bridge_config(bridge_document(link))
