@@ -6,6 +6,7 @@ benchmarks, the tests and the demo describe the simulated station in one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,9 +39,14 @@ def sim_station_document(
     broker_url: str,
     printer_port: int,
     state_dir: Path,
+    broker_link: Mapping[str, Any] | None = None,
     **station: Any,
 ) -> dict[str, Any]:
-    """The station.toml of a simulated station, as a dict; `station` adds keys to [station]."""
+    """The station.toml of a simulated station, as a dict; `station` adds keys to [station].
+
+    ``broker_link`` (from `firmware_sim.secure_site.SiteCredentials.station_link`) adds the TLS
+    keys to ``[broker]``: its url, CA, and the station's own certificate and key.
+    """
     return {
         "station": {
             "site": station_id.site,
@@ -48,7 +54,7 @@ def sim_station_document(
             "state_dir": str(state_dir),
             **station,
         },
-        "broker": {"url": broker_url, "backoff_max_s": 1.0},
+        "broker": {"url": broker_url, "backoff_max_s": 1.0, **(broker_link or {})},
         "scanner": {
             "vendor_id": SCANNER_VENDOR_ID,
             "product_id": SCANNER_PRODUCT_ID,
@@ -83,6 +89,7 @@ def sim_station_config(
     broker_url: str,
     printer_port: int,
     state_dir: Path,
+    broker_link: Mapping[str, Any] | None = None,
     **station: Any,
 ) -> StationConfig:
     """The validated config of a simulated station."""
@@ -92,6 +99,7 @@ def sim_station_config(
             broker_url=broker_url,
             printer_port=printer_port,
             state_dir=state_dir,
+            broker_link=broker_link,
             **station,
         )
     )

@@ -8,17 +8,34 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import tomli_w
 
 from cloud_bridge.api.tokens import create_token
 from cloud_bridge.db import make_engine, upgrade
+from edge.link_security import INSECURE_BANNER
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.ports import free_port
+from firmware_sim.secure_site import SiteCredentials
+
+TEST_INSTANCE = "test"
+"""A bridge instance the session broker's ACL knows (see tests/conftest.py)."""
+
+
+def bridge_document(link: dict[str, Any], port: int) -> dict[str, Any]:
+    return {
+        "bridge": {"instance": TEST_INSTANCE, "database_url": "sqlite:///bridge.db"},
+        "broker": link,
+        "http": {"port": port},
+        "routing": {"stations": ["w1.st01"]},
+        "stations": {"w1.st01": {"slots": {"MUG": "A1"}}},
+    }
 
 
 def test_the_bridge_process_serves_its_api_only_with_the_token(
-    mosquitto: MosquittoBroker, tmp_path: Path
+    mosquitto: MosquittoBroker, site_credentials: SiteCredentials, tmp_path: Path
 ) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
     upgrade(engine)
@@ -26,21 +43,10 @@ def test_the_bridge_process_serves_its_api_only_with_the_token(
     engine.dispose()
     port = free_port()
     config = tmp_path / "bridge.toml"
-    config.write_text(
-        "[bridge]\n"
-        'database_url = "sqlite:///bridge.db"\n'
-        "[broker]\n"
-        f'url = "{mosquitto.url}"\n'
-        "[http]\n"
-        f"port = {port}\n"
-        "[routing]\n"
-        'stations = ["w1.st01"]\n'
-        '[stations."w1.st01"]\n'
-        'slots = { MUG = "A1" }\n',
-        encoding="utf-8",
-    )
+    link = site_credentials.bridge_link(TEST_INSTANCE, mosquitto.tls_url)
+    config.write_bytes(tomli_w.dumps(bridge_document(link, port)).encode())
     process = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config), "--insecure"],
+        [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -81,3 +87,42 @@ def test_a_bad_bridge_toml_exits_2_naming_the_key(tmp_path: Path) -> None:
 
     assert completed.returncode == 2
     assert "bridge.speed: unknown key" in completed.stderr
+
+
+def test_a_plain_broker_url_is_refused_unless_insecure_is_asked_for(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    document = bridge_document({"url": "mqtt://127.0.0.1:1"}, free_port())
+    config.write_bytes(tomli_w.dumps(document).encode())
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 2
+    assert "broker.url" in completed.stderr
+    assert "--insecure" in completed.stderr
+
+
+def test_insecure_mode_says_so_loudly_in_the_log(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_bytes(tomli_w.dumps(bridge_document({"url": mosquitto.url}, free_port())).encode())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config), "--insecure"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+
+    assert INSECURE_BANNER in err
+    assert "level=WARNING" in err

@@ -7,14 +7,17 @@ import logging
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from cloud_bridge.config import parse_bridge_config
 from cloud_bridge.main import check_bridge_links
+from edge.cli import main
 from edge.contract import StationId
 from edge.errors import ConfigError
 from edge.link_security import INSECURE_BANNER, certificate_name, check_link_security
 from edge.station.uplink import BrokerSettings
 from firmware_sim.secure_site import SiteCredentials
+from firmware_sim.sim_station import sim_station_document
 
 STATION = StationId("ams1", "st01")
 
@@ -121,3 +124,38 @@ def test_a_bridge_config_with_one_certificate_for_both_connections_is_refused(
 
     with pytest.raises(ConfigError, match="ingest_cert_file"):
         parse_bridge_config(bridge_document(link))
+
+
+def test_packline_station_run_refuses_a_plain_broker_without_insecure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "station.toml"
+    document = sim_station_document(
+        STATION, broker_url="mqtt://127.0.0.1:1", printer_port=1, state_dir=tmp_path / "state"
+    )
+    config.write_bytes(tomli_w.dumps(document).encode())
+
+    status = main(["station", "run", "--config", str(config), "--sim"])
+
+    assert status == 2
+    assert "--insecure" in capsys.readouterr().err
+
+
+def test_packline_station_run_refuses_another_stations_certificate(
+    site_credentials: SiteCredentials, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "station.toml"
+    url = "mqtts://127.0.0.1:1"
+    document = sim_station_document(
+        STATION,
+        broker_url=url,
+        broker_link=site_credentials.station_link(StationId("ams1", "st09"), url),
+        printer_port=1,
+        state_dir=tmp_path / "state",
+    )
+    config.write_bytes(tomli_w.dumps(document).encode())
+
+    status = main(["station", "run", "--config", str(config), "--sim"])
+
+    assert status == 2
+    assert "issued to 'ams1.st09'" in capsys.readouterr().err

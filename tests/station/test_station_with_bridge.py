@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from station_harness import MUG, TEA, StationRun, bridge_stand_in, running_station, wait_for
 
+from cloud_bridge.broker_settings import DEFAULT_INSTANCE, control_client_id
 from cloud_bridge.config import parse_bridge_config
 from cloud_bridge.db.models import (
     Account,
@@ -27,19 +28,29 @@ from cloud_bridge.services.orders import NewLine, NewOrder, create_order
 from edge.contract import StationId
 from firmware_sim.broker import MosquittoBroker
 from firmware_sim.gpio import GpioRig
+from firmware_sim.secure_site import SiteCredentials
 from firmware_sim.sim_station import SCANNER_PRODUCT_ID, SCANNER_VENDOR_ID, sim_station_config
 from firmware_sim.usb import SimulatedHidScanner, SimulatedUsbBackend
 from firmware_sim.zebra.server import ZebraTcpServer
 
 
-def bridge_for(station_id: StationId, broker: MosquittoBroker, directory: Path) -> Bridge:
+def bridge_for(
+    station_id: StationId,
+    broker: MosquittoBroker,
+    credentials: SiteCredentials,
+    directory: Path,
+) -> Bridge:
+    """The real bridge (default instance, ``main``) on the broker's TLS listener."""
     config = parse_bridge_config(
         {
             "bridge": {
                 "database_url": f"sqlite:///{directory / 'bridge.db'}",
                 "cycle_seconds": 0.5,
             },
-            "broker": {"url": broker.url, "backoff_max_s": 1.0},
+            "broker": {
+                **credentials.bridge_link(DEFAULT_INSTANCE, broker.tls_url),
+                "backoff_max_s": 1.0,
+            },
             "http": {},
             "routing": {"stations": [station_id.client_id]},
             "stations": {station_id.client_id: {"slots": {"MUG": "A1", "TEA": "A2"}}},
@@ -93,9 +104,13 @@ async def running_bridge(bridge: Bridge) -> AsyncIterator[Bridge]:
 
 
 async def test_an_order_flows_from_the_bridge_to_the_packer_and_ships_once(
-    mosquitto: MosquittoBroker, station_id: StationId, tmp_path: Path
+    mosquitto: MosquittoBroker,
+    site_credentials: SiteCredentials,
+    station_id: StationId,
+    tmp_path: Path,
 ) -> None:
-    bridge = bridge_for(station_id, mosquitto, tmp_path)
+    bridge = bridge_for(station_id, mosquitto, site_credentials, tmp_path)
+    watcher = site_credentials.credentials(control_client_id("test"), "bridge")
     seed(bridge)
     gpio = GpioRig()
     backend = SimulatedUsbBackend()
@@ -104,12 +119,13 @@ async def test_an_order_flows_from_the_bridge_to_the_packer_and_ships_once(
     async with (
         running_bridge(bridge),
         ZebraTcpServer(port=0) as zebra,
-        bridge_stand_in(station_id, mosquitto.port) as observer,
+        bridge_stand_in(station_id, mosquitto.tls_port, watcher.tls_context()) as observer,
     ):
         observer.acking = False  # only watching: the real bridge acknowledges
         config = sim_station_config(
             station_id,
-            broker_url=mosquitto.url,
+            broker_url=mosquitto.tls_url,
+            broker_link=site_credentials.station_link(station_id, mosquitto.tls_url),
             printer_port=zebra.port,
             state_dir=tmp_path / "station",
         )
