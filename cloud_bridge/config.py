@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from cloud_bridge.broker_settings import DEFAULT_INSTANCE, BridgeBrokerSettings
 from cloud_bridge.fleet.settings import FleetSettings
+from cloud_bridge.ingest.fairness import FairnessSettings
 from cloud_bridge.posting.settings import SageSettings
 from cloud_bridge.routing import RoutingSettings
 from edge.config import StrictConfig, load_toml, parse_section
@@ -75,6 +76,8 @@ class BridgeConfig(StrictConfig):
     sage: SageSettings | None = None
     """Posting to Sage; without it the bridge records shipments and posts nothing."""
     fleet: FleetSettings | None = None
+    ingest: FairnessSettings = Field(default_factory=FairnessSettings)
+    """Per-station ingest limits, so one flooding station cannot starve the others."""
     """Configuration push and software rollouts; without it the bridge runs neither."""
 
     @model_validator(mode="after")

@@ -133,6 +133,7 @@ class Bridge:
                 client_id=ingest_client_id(self.config.bridge.instance),
                 keepalive_s=broker.keepalive_s,
                 tls=broker.ingest_tls_parameters(),
+                fairness=self.config.ingest,
                 reconnect_initial_s=broker.backoff_initial_s,
                 reconnect_max_s=broker.backoff_max_s,
             ),

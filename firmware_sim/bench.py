@@ -178,6 +178,43 @@ def _ingest(plan: BenchPlan) -> ThroughputResult:
     )
 
 
+def _security(plan: BenchPlan) -> tuple[LatencyResult, ThroughputResult, LatencyResult, int]:
+    """(round trip and ingest over mutual TLS with the ACL beside the plain listener, and the
+    normal stations' latency while one floods beside no flood, with the flooder's drops)."""
+    from cloud_bridge.ingest.bench import measure_secure_ingest
+    from cloud_bridge.ingest.bench_flood import FloodScenario, measure_flood
+    from firmware_sim.bench_roundtrip import measure_secure_round_trips
+
+    tls_trips, plain_trips = measure_secure_round_trips(plan.rounds)
+    tls_rate, plain_rate = measure_secure_ingest(plan.ingest_events)
+    flood = measure_flood(FloodScenario(flood_events=plan.flood_events))
+    return (
+        summarise_latency(
+            "round trip over mutual TLS with the ACL (baseline: the same, plain listener)",
+            tls_trips,
+            plain_trips,
+        ),
+        ThroughputResult(
+            name="bridge ingest over mutual TLS with the ACL (baseline: plain listener)",
+            samples=plan.ingest_events,
+            driver_per_second=tls_rate,
+            baseline_per_second=plain_rate,
+        ),
+        LatencyResult(
+            name=f"ingest apply latency of 3 stations while a 4th floods {plan.flood_events:,} "
+            "events (baseline: no flood)",
+            samples=150,
+            driver_median_us=flood["flood_p50_ms"] * 1000,
+            driver_p95_us=flood["flood_p95_ms"] * 1000,
+            driver_p99_us=flood["flood_p99_ms"] * 1000,
+            baseline_median_us=flood["quiet_p50_ms"] * 1000,
+            baseline_p95_us=flood["quiet_p95_ms"] * 1000,
+            baseline_p99_us=flood["quiet_p99_ms"] * 1000,
+        ),
+        int(flood["flood_throttled"]),
+    )
+
+
 def measure_all(plan: BenchPlan) -> BenchReport:
     """Take every measurement of `plan`, one after the other, and return them together."""
     from firmware_sim.bench_sage import measure_sage_posting
@@ -195,6 +232,7 @@ def measure_all(plan: BenchPlan) -> BenchReport:
     transfer = measure_transfer(plan.transfer_mib * 2**20)
     rollouts = measure_rollouts(plan.fleet_small, plan.fleet_large)
     rollback = measure_rollback()
+    tls_round_trip, tls_ingest, flood, flood_throttled = _security(plan)
     sage_rate = ThroughputResult(
         name="sage posting: invoices/s through the outbox over HTTP (baseline: plain httpx POSTs)",
         samples=sage.postings,
@@ -220,6 +258,10 @@ def measure_all(plan: BenchPlan) -> BenchReport:
         transfer=transfer,
         rollouts=rollouts,
         rollback=rollback,
+        tls_round_trip=tls_round_trip,
+        tls_ingest=tls_ingest,
+        flood=flood,
+        flood_throttled=flood_throttled,
     )
 
 

@@ -56,6 +56,8 @@ class BenchPlan:
     """Stations in the larger rollout drill (the growth figure compares the two)."""
     transfer_mib: int = 16
     """MiB of release file fetched over MQTT in the transfer figure."""
+    flood_events: int = 20_000
+    """Events one station floods the bridge with while three others pick at a packer's pace."""
     quick: bool = False
     """Whether this plan started from the quick one (reported with the figures)."""
 
@@ -83,6 +85,7 @@ QUICK_PLAN = BenchPlan(
     fleet_small=2,
     fleet_large=4,
     transfer_mib=2,
+    flood_events=2_000,
     quick=True,
 )
 
@@ -98,6 +101,7 @@ COUNT_HELP = {
     "fleet_small": "stations in the smaller rollout drill",
     "fleet_large": "stations in the larger rollout drill",
     "transfer_mib": "MiB of release file fetched over MQTT",
+    "flood_events": "events one station floods the bridge with in the throttling figure",
 }
 """One line per count for the command's help, keyed by the plan's field names."""
 

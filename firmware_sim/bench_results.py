@@ -133,6 +133,14 @@ class BenchReport:
     transfer: ThroughputResult
     rollouts: RolloutFigures
     rollback: RollbackFigures
+    tls_round_trip: LatencyResult
+    """The event round trip over mutual TLS with the ACL, beside the plain listener."""
+    tls_ingest: ThroughputResult
+    """Ingest over mutual TLS with the ACL, beside the plain listener."""
+    flood: LatencyResult
+    """Normal stations' apply latency while one station floods, beside no flood."""
+    flood_throttled: int
+    """The flooder's events the bridge dropped (not acknowledged, so replayed later)."""
 
     @property
     def latencies(self) -> list[LatencyResult]:
@@ -143,8 +151,17 @@ class BenchReport:
             self.outbox,
             self.round_trip,
             self.nagle,
+            self.tls_round_trip,
+            self.flood,
         ]
 
     @property
     def throughputs(self) -> list[ThroughputResult]:
-        return [self.labels, self.replay, self.ingest, self.sage_rate, self.transfer]
+        return [
+            self.labels,
+            self.replay,
+            self.ingest,
+            self.tls_ingest,
+            self.sage_rate,
+            self.transfer,
+        ]

@@ -55,6 +55,15 @@ REQUIRED_KEYS = (
     "rollback_to_previous_s",
     "plain_restart_s",
     "rollback_vs_restart_ratio",
+    "tls_event_roundtrip_p50_ms",
+    "plain_event_roundtrip_p50_ms",
+    "tls_vs_plain_roundtrip_ratio",
+    "tls_ingest_events_per_s",
+    "plain_ingest_events_per_s",
+    "tls_vs_plain_ingest_ratio",
+    "flood_normal_p99_ms",
+    "quiet_normal_p99_ms",
+    "flood_vs_quiet_p99_ratio",
 )
 """Keys every run reports as numbers (PostgreSQL's figures are None when it is not installed)."""
 
@@ -89,7 +98,30 @@ def flat_summary(report: BenchReport, machine: Machine) -> Summary:
     summary.update(_allocation(report))
     summary.update(_station(report))
     summary.update(_fleet(report))
+    summary.update(_security(report))
     return summary
+
+
+def _security(report: BenchReport) -> Summary:
+    figures = _latency(
+        "tls_event_roundtrip",
+        "plain_event_roundtrip",
+        report.tls_round_trip,
+        "tls_vs_plain_roundtrip_ratio",
+    )
+    flood = report.flood
+    return figures | {
+        "tls_ingest_events_per_s": report.tls_ingest.driver_per_second,
+        "plain_ingest_events_per_s": report.tls_ingest.baseline_per_second,
+        "tls_vs_plain_ingest_ratio": report.tls_ingest.ratio,
+        "flood_events": report.plan.flood_events,
+        "flood_throttled": report.flood_throttled,
+        "flood_normal_p50_ms": flood.driver_median_us / _MS,
+        "flood_normal_p99_ms": flood.driver_p99_us / _MS,
+        "quiet_normal_p50_ms": flood.baseline_median_us / _MS,
+        "quiet_normal_p99_ms": flood.baseline_p99_us / _MS,
+        "flood_vs_quiet_p99_ratio": flood.driver_p99_us / flood.baseline_p99_us,
+    }
 
 
 def _run(report: BenchReport, machine: Machine) -> Summary:

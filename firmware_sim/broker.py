@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MOSQUITTO",
+    "PRODUCTION_LIMITS",
     "TLS_LISTENER_SETTINGS",
     "BrokerError",
     "BrokerStartError",
@@ -55,6 +56,15 @@ TLS_LISTENER_SETTINGS: dict[str, str] = {
     "tls_version": "tlsv1.2",
 }
 """The production listener's security settings (deploy/mosquitto/mosquitto.conf), besides files."""
+
+PRODUCTION_LIMITS: dict[str, str] = {
+    "max_queued_messages": "100000",
+    "max_queued_bytes": "67108864",
+    "max_inflight_messages": "100",
+    "max_packet_size": "69632",
+}
+"""The production broker's queue and packet limits (deploy/mosquitto/mosquitto.conf explains
+each); the demo's and the drill's brokers use them too, so they queue and refuse as it does."""
 
 
 class BrokerError(SimError, RuntimeError):

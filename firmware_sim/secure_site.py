@@ -17,7 +17,7 @@ from typing import Any, Self
 from cloud_bridge.broker_settings import bridge_cert_names
 from cloud_bridge.pki import CertificateKind, ClientCredentials, SitePki
 from edge.contract import StationId
-from firmware_sim.broker import MosquittoBroker
+from firmware_sim.broker import PRODUCTION_LIMITS, MosquittoBroker
 
 __all__ = ["SiteCredentials"]
 
@@ -37,10 +37,15 @@ class SiteCredentials:
     def broker(
         self, *, bridge_instances: Sequence[str] = (), readers: Sequence[str] = ()
     ) -> MosquittoBroker:
-        """A Mosquitto with only the TLS listener, its ACL naming these bridges and readers."""
+        """A Mosquitto with only the TLS listener, its ACL naming these bridges and readers, and
+        the production broker's queue limits."""
         bridges = [name for instance in bridge_instances for name in bridge_cert_names(instance)]
         return MosquittoBroker(
-            pki=self.pki, plain_listener=False, bridge_names=bridges, reader_names=readers
+            pki=self.pki,
+            plain_listener=False,
+            bridge_names=bridges,
+            reader_names=readers,
+            extra_config="\n".join(f"{key} {value}" for key, value in PRODUCTION_LIMITS.items()),
         )
 
     def credentials(self, name: str, kind: CertificateKind | str) -> ClientCredentials:

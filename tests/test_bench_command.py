@@ -25,6 +25,7 @@ SMALLER_THAN_QUICK = {
     "--fleet-small": "1",
     "--fleet-large": "2",
     "--transfer-mib": "1",
+    "--flood-events": "200",
 }
 
 

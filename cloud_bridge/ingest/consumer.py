@@ -7,6 +7,11 @@ order. The sequencer makes that safe; this module only moves bytes.
 
 - Every payload is decoded against the contract. A malformed one is logged with the reason and
   counted, never raised: one bad publisher must not stop ingest for every station.
+- Messages are read off the connection as fast as they come, decoded, and queued per station;
+  an applier takes them round robin across stations, each station paced by a token bucket
+  (`fairness`). One station flooding the bridge therefore delays another station's event by at
+  most one event of its own, and what overflows its queue is dropped unacknowledged for its
+  outbox to replay.
 - Database work runs in a worker thread, one event at a time per instance, so the event loop
   stays free for MQTT keepalives while a transaction waits on a lock.
 - After a commit that moved a station's cursor, or a duplicate, the station's ack is published,
@@ -28,13 +33,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud_bridge.ingest.fairness import Admission, FairnessSettings, FairQueue
 from cloud_bridge.ingest.sequencer import (
     IngestArgumentError,
     IngestError,
@@ -53,6 +59,7 @@ from edge.contract import (
     prepare,
     subscription_for_all_stations,
 )
+from edge.mqtt_client import ReasonCheckedClient
 from edge.station.uplink import NO_DELAY
 
 __all__ = ["ConsumerSettings", "ConsumerStats", "IngestConsumer", "shared_event_subscription"]
@@ -63,6 +70,9 @@ _SUBACK_FAILURE = 0x80
 _STABLE_AFTER_S = 10.0
 _ACK_RETRY_S = 1.0
 _FORBIDDEN_IN_GROUP = ("/", "+", "#")
+_YIELD_EVERY = 64
+"""Messages the reader handles before letting the applier run, when the broker sends a backlog."""
+_HOLD_CHECK_S = 1.0
 
 
 def shared_event_subscription(group: str) -> str:
@@ -90,6 +100,8 @@ class ConsumerSettings:
     tls: aiomqtt.TLSParameters | None = None
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
+    fairness: FairnessSettings = field(default_factory=FairnessSettings)
+    """Per-station queue bound and rate, so one station cannot starve the others."""
 
     def __post_init__(self) -> None:
         shared_event_subscription(self.share_group)
@@ -107,7 +119,7 @@ class ConsumerStats:
     """What one instance has done since it started; counters only go up."""
 
     received: int = 0
-    """Messages taken from the broker and dealt with, whatever their outcome."""
+    """Messages taken from the broker and dealt with, whatever their outcome (dropped included)."""
     applied: int = 0
     """Events whose effect this instance applied, including parked ones it drained."""
     duplicates: int = 0
@@ -117,12 +129,17 @@ class ConsumerStats:
     failed: int = 0
     """Valid events whose transaction failed; the station's replay brings them back."""
     acks_published: int = 0
+    throttled: int = 0
+    """Valid events dropped before being applied because their station was over its limit."""
+    throttled_by_station: dict[str, int] = field(default_factory=dict)
+    """`throttled`, per station id."""
 
 
 class IngestConsumer:
     """One bridge instance's ingest: ``await consumer.run()`` until cancelled.
 
-    ``ready`` is set while the shared subscription is in place.
+    ``ready`` is set while the shared subscription is in place. Events already queued are
+    applied across reconnects: the applier does not need the link, only the ack does.
     """
 
     def __init__(
@@ -138,13 +155,27 @@ class IngestConsumer:
         self.stats = ConsumerStats()
         self.ready = asyncio.Event()
         self._acks = _AckPublisher(sessions, self.stats)
+        self._queue: FairQueue[tuple[StationId, StationEvent]] = FairQueue(settings.fairness)
+        self._work = asyncio.Event()
 
     @property
     def acks_settled(self) -> bool:
         """No ack waiting to be published or being published (for shutdown and tests)."""
         return self._acks.settled
 
+    @property
+    def queued(self) -> int:
+        """Events received and waiting to be applied, over every station."""
+        return len(self._queue)
+
     async def run(self) -> None:
+        """Consume and apply until cancelled; a bug in the applier ends it with the error."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._apply_forever(), name="ingest-applier")
+            tasks.create_task(self._watch_holds(), name="ingest-holds")
+            await self._connect_forever()
+
+    async def _connect_forever(self) -> None:
         """Connect, consume, and reconnect with backoff after every loss, until cancelled."""
         loop = asyncio.get_running_loop()
         delay = self._settings.reconnect_initial_s
@@ -168,7 +199,7 @@ class IngestConsumer:
 
     async def _connect_and_serve(self) -> None:
         settings = self._settings
-        async with aiomqtt.Client(
+        async with ReasonCheckedClient(
             settings.host,
             settings.port,
             identifier=settings.client_id,
@@ -206,20 +237,21 @@ class IngestConsumer:
         log.info("ingest subscribed client=%s topic=%s", self._settings.client_id, topic)
 
     async def _read(self, client: aiomqtt.Client) -> None:
+        handled = 0
         async for message in client.messages:
-            await self._handle(str(message.topic), message.payload)
+            self._admit(str(message.topic), message.payload)
+            handled += 1
+            if handled % _YIELD_EVERY == 0:
+                # A backlog is handed over without suspending; let the applier take its turn.
+                await asyncio.sleep(0)
         raise aiomqtt.MqttError("the message iterator ended without a disconnect")
 
-    async def _handle(self, topic: str, payload: object) -> None:
-        try:
-            await self._ingest(topic, payload)
-        finally:
-            self.stats.received += 1
-
-    async def _ingest(self, topic: str, payload: object) -> None:
+    def _admit(self, topic: str, payload: object) -> None:
+        """Decode one message and queue it for its station, or count why it was not."""
         try:
             station_id, event = _decode_event(topic, payload)
         except ContractError as error:
+            self.stats.received += 1
             self.stats.rejected += 1
             log.warning(
                 "ingest rejected topic=%s reason=%s",
@@ -228,6 +260,45 @@ class IngestConsumer:
                 extra={"topic": topic, "reason": str(error)},
             )
             return
+        station = station_id.client_id
+        admission = self._queue.offer(station, event.seq, (station_id, event))
+        if admission is Admission.QUEUED:
+            self._work.set()
+            return
+        self.stats.received += 1
+        self.stats.throttled += 1
+        by_station = self.stats.throttled_by_station
+        by_station[station] = by_station.get(station, 0) + 1
+
+    async def _apply_forever(self) -> None:
+        """Apply queued events one at a time, taking them round robin across stations."""
+        while True:
+            taken = self._queue.take()
+            if taken is None:
+                self._work.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._work.wait(), self._queue.wait_s())
+                continue
+            _, (station_id, event) = taken
+            try:
+                await self._ingest(station_id, event)
+            finally:
+                self.stats.received += 1
+
+    async def _watch_holds(self) -> None:
+        """Report drops, and end holds whose missing event another instance applied."""
+        while True:
+            await asyncio.sleep(_HOLD_CHECK_S)
+            self._queue.tick()
+            for station in self._queue.held_stations:
+                try:
+                    cursor = await asyncio.to_thread(self._acks.cursor, station)
+                except Exception:
+                    log.exception("ingest could not read the cursor of held station=%s", station)
+                    continue
+                self._queue.cursor_seen(station, cursor)
+
+    async def _ingest(self, station_id: StationId, event: StationEvent) -> None:
         station = station_id.client_id
         try:
             result = await asyncio.to_thread(ingest, self._sessions, station, event)
@@ -241,6 +312,7 @@ class IngestConsumer:
             )
             return
         self._count(result)
+        self._queue.cursor_seen(station, result.highest_seq)
         if result.applied and self._on_applied is not None:
             self._on_applied(event, result)
         if result.should_ack:
@@ -317,11 +389,12 @@ class _AckPublisher:
                 retain=publication.retain,
             )
             self._stats.acks_published += 1
-            current = await asyncio.to_thread(self._cursor, station_id.client_id)
+            current = await asyncio.to_thread(self.cursor, station_id.client_id)
             if current <= highest:
                 return
             highest = current
 
-    def _cursor(self, station: str) -> int:
+    def cursor(self, station: str) -> int:
+        """The station's cursor as committed now (blocking: call it in a worker thread)."""
         with self._sessions.begin() as session:
             return read_cursor(session, station)

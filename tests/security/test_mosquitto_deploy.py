@@ -23,7 +23,7 @@ from tls_clients import NOT_AUTHORIZED, TIMEOUT, probe_connect, publish_with_rea
 
 from cloud_bridge.pki import BRIDGE_CERT_NAMES, SitePki
 from edge.contract import StationId, TopicKind, mosquitto_acl, station_topic
-from firmware_sim.broker import TLS_LISTENER_SETTINGS, find_mosquitto
+from firmware_sim.broker import PRODUCTION_LIMITS, TLS_LISTENER_SETTINGS, find_mosquitto
 from firmware_sim.ports import launch_on_free_port
 
 pytestmark = pytest.mark.broker
@@ -149,6 +149,14 @@ def test_the_test_brokers_tls_listener_uses_the_production_listener_settings() -
 
     assert {key: production.get(key) for key in TLS_LISTENER_SETTINGS} == {
         key: [value] for key, value in TLS_LISTENER_SETTINGS.items()
+    }
+
+
+def test_the_demo_and_drill_brokers_use_the_production_queue_limits() -> None:
+    production = settings(CONF.read_text())
+
+    assert {key: production.get(key) for key in PRODUCTION_LIMITS} == {
+        key: [value] for key, value in PRODUCTION_LIMITS.items()
     }
 
 
