@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,51 @@ def test_a_shift_of_60_orders_on_2_stations_with_all_chaos_keeps_the_books_strai
     assert figures["sage_credit_notes"] >= 1
     assert sum(figures["faults"].values()) > 0
     assert figures["fleet_stations"] == 2, "the bridge's fleet inventory should list both"
+    assert figures["secret_leaks"] == 0
+    assert figures["secrets_checked"] >= 10
+    assert_no_secret_in_any_log(tmp_path / "shift", completed.stdout + completed.stderr)
+    assert_every_process_spoke_mutual_tls(tmp_path / "shift")
+
+
+def site_secrets(site: Path) -> dict[str, str]:
+    """The site's secrets, read here from their files independently of the demo's own scan."""
+    bridge = site / "bridge"
+    tokens = json.loads((bridge / "sage-test-tokens.json").read_text())
+    found = {
+        "api token": (bridge / "api-token").read_text().strip(),
+        "sage client secret": (bridge / "sage-client-secret").read_text().strip(),
+        "sage access token": tokens["access_token"],
+        "sage refresh token": tokens["refresh_token"],
+    }
+    for key in sorted((site / "pki").rglob("*.key")):
+        body = [
+            line for line in key.read_text().splitlines() if line and not line.startswith("-----")
+        ]
+        for number, line in enumerate(body):
+            found[f"{key.name} line {number}"] = line
+    return found
+
+
+def assert_no_secret_in_any_log(site: Path, output: str) -> None:
+    logs = {str(path): path.read_text(errors="replace") for path in site.rglob("*.log")}
+    logs["the demo's own output"] = output
+    assert len(logs) >= 4, f"expected the bridge's and both stations' logs, found {sorted(logs)}"
+    leaks = [
+        f"{name} in {where}"
+        for name, secret in site_secrets(site).items()
+        for where, text in logs.items()
+        if len(secret) >= 12 and secret in text
+    ]
+    assert not leaks
+
+
+def assert_every_process_spoke_mutual_tls(site: Path) -> None:
+    for config in [site / "bridge" / "bridge.toml", *sorted(site.glob("stations/*/station.toml"))]:
+        broker = tomllib.loads(config.read_text())["broker"]
+        assert broker["url"].startswith("mqtts://"), config
+        assert Path(broker["cert_file"]).is_file(), config
+    for log in [site / "bridge" / "bridge.log", *sorted(site.glob("stations/*/station.log"))]:
+        assert "INSECURE" not in log.read_text(errors="replace"), log
 
 
 def test_an_unknown_chaos_fault_is_refused_naming_the_known_ones() -> None:
