@@ -76,9 +76,9 @@ class BridgeConfig(StrictConfig):
     sage: SageSettings | None = None
     """Posting to Sage; without it the bridge records shipments and posts nothing."""
     fleet: FleetSettings | None = None
+    """Configuration push and software rollouts; without it the bridge runs neither."""
     ingest: FairnessSettings = Field(default_factory=FairnessSettings)
     """Per-station ingest limits, so one flooding station cannot starve the others."""
-    """Configuration push and software rollouts; without it the bridge runs neither."""
 
     @model_validator(mode="after")
     def _slot_maps_for_routed_stations(self) -> BridgeConfig:

@@ -79,9 +79,9 @@ class Bridge:
         self._serve_api = serve_api
         self._client: aiomqtt.Client | None = None
         self.refused_publishes = 0
+        """Publishes the broker refused (0x87): each is logged with its topic."""
         self.rejected_messages = 0
         """Messages from stations that were malformed or whose handling failed."""
-        """Publishes the broker refused (0x87): each is logged with its topic."""
         self._wake = asyncio.Event()
         self._post_wake = asyncio.Event()
         self.ingest: IngestConsumer | None = None

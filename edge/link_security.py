@@ -41,6 +41,11 @@ def check_link_security(settings: BrokerSettings, identity: str, *, insecure: bo
     ``identity`` is the name the process connects as: the station id, or the bridge's client id.
     """
     if settings.scheme == "mqtts":
+        if settings.ca_file is None:
+            raise ConfigError(
+                "broker.ca_file: an mqtts:// link needs the site CA's certificate, so only a "
+                "broker certified by the site is trusted (not any publicly trusted one)"
+            )
         if settings.cert_file is None:
             raise ConfigError(
                 "broker.cert_file: an mqtts:// link needs a client certificate and key "

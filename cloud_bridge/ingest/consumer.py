@@ -59,14 +59,13 @@ from edge.contract import (
     prepare,
     subscription_for_all_stations,
 )
-from edge.mqtt_client import ReasonCheckedClient
+from edge.mqtt_client import ReasonCheckedClient, SubscribeRefusedError, check_subscriptions
 from edge.station.uplink import NO_DELAY
 
 __all__ = ["ConsumerSettings", "ConsumerStats", "IngestConsumer", "shared_event_subscription"]
 
 log = logging.getLogger("packline.bridge.ingest")
 
-_SUBACK_FAILURE = 0x80
 _STABLE_AFTER_S = 10.0
 _ACK_RETRY_S = 1.0
 _FORBIDDEN_IN_GROUP = ("/", "+", "#")
@@ -230,10 +229,10 @@ class IngestConsumer:
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         topic = shared_event_subscription(self._settings.share_group)
         reasons: Sequence[int | ReasonCode] = await client.subscribe(topic, qos=1)
-        for reason in reasons:
-            code = reason if isinstance(reason, int) else reason.value
-            if code >= _SUBACK_FAILURE:
-                raise IngestError(f"subscription {topic!r} refused by the broker: {reason}")
+        try:
+            check_subscriptions([topic], reasons)
+        except SubscribeRefusedError as refused:
+            raise IngestError(str(refused)) from refused
         log.info("ingest subscribed client=%s topic=%s", self._settings.client_id, topic)
 
     async def _read(self, client: aiomqtt.Client) -> None:

@@ -61,8 +61,12 @@ class FairnessSettings(StrictConfig):
     """Events per second one station is applied at, sustained."""
     station_burst: int = Field(default=500, ge=1, le=1_000_000)
     """Events one station may have applied at once before the sustained rate applies."""
-    station_queue: int = Field(default=1000, ge=1, le=1_000_000)
-    """Events received and not yet applied that one station may have waiting; more are dropped."""
+    station_queue: int = Field(default=5000, ge=1, le=1_000_000)
+    """Events received and not yet applied that one station may have waiting; more are dropped.
+
+    A dropped event comes back only when the station's ack stalls (60 s, doubling), so the bound
+    is set above what a station back from a long outage replays (a few thousand events in a
+    shift), and a station is only ever dropped when it floods. About 1 KiB each when queued."""
     throttle_log_interval_s: float = Field(default=10.0, gt=0, le=86_400)
     """At most one log line per station per interval while its events are being dropped."""
 

@@ -8,6 +8,7 @@ Every error becomes one line naming the problem, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
@@ -31,7 +32,7 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
         try:
             return run(args)
         except (PkiError, OSError) as error:
-            print(f"packline pki {args.action}: {error}", flush=True)
+            print(f"packline pki {args.action}: {error}", file=sys.stderr, flush=True)
             return 2
 
     return handler

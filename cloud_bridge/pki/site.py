@@ -324,8 +324,11 @@ class SitePki:
             register.entries = [by_serial.get(entry.serial, entry) for entry in register.entries]
             register.crl_number += 1
             self._register = register
-            self._write_crl(self._authority(), now)
+            # The index first: a crash before the CRL is written leaves the revocation recorded,
+            # and the next CRL written from the index carries it. The other way round, the next
+            # revocation would rebuild the CRL from an index that never heard of this one.
             register.save(self.index_file)
+            self._write_crl(self._authority(), now)
         return revoked
 
     def revoked_serials(self) -> set[int]:

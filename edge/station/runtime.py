@@ -146,8 +146,8 @@ class Station:
         self.printer_state: tuple[str, str | None] = ("unknown", None)
         self.storage_alert: str | None = None
         self.rejected_allocations = 0
-        self._identifying: asyncio.Task[None] | None = None
         """Allocations the contract accepted but this station cannot pack (an unknown slot)."""
+        self._identifying: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 

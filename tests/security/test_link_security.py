@@ -47,8 +47,17 @@ def test_a_station_holding_another_stations_certificate_is_refused_naming_both(
     assert "packline pki issue ams1.st01" in str(refused.value)
 
 
-def test_tls_without_a_client_certificate_is_refused() -> None:
-    settings = BrokerSettings(url="mqtts://127.0.0.1:8883")
+def test_tls_without_the_site_ca_is_refused_so_no_public_ca_is_trusted(tmp_path: Path) -> None:
+    settings = BrokerSettings(
+        url="mqtts://127.0.0.1:8883", cert_file=tmp_path / "c.crt", key_file=tmp_path / "c.key"
+    )
+
+    with pytest.raises(ConfigError, match=r"broker\.ca_file"):
+        check_link_security(settings, STATION.client_id, insecure=False)
+
+
+def test_tls_without_a_client_certificate_is_refused(tmp_path: Path) -> None:
+    settings = BrokerSettings(url="mqtts://127.0.0.1:8883", ca_file=tmp_path / "ca.crt")
 
     with pytest.raises(ConfigError, match=r"broker\.cert_file"):
         check_link_security(settings, STATION.client_id, insecure=False)
