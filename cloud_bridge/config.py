@@ -52,10 +52,36 @@ TOKEN_FILE_REMOVED = (
 
 
 class HttpSettings(StrictConfig):
-    """`[http]`: where the API listens. Its tokens are in the database, not in the config."""
+    """`[http]`: where the API listens. Its tokens are in the database, not in the config.
+
+    Bearer tokens must not cross a shared warehouse network in clear: on any address other than
+    loopback the API serves HTTPS (``tls_cert_file`` and ``tls_key_file``), and a loopback
+    listener is for a TLS-terminating proxy on the same host or for local use.
+    """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_off_loopback(self) -> HttpSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.tls_cert_file is None and self.host not in _LOOPBACK:
+            raise ValueError(
+                f"host {self.host!r} is not loopback, so bearer tokens would cross the network "
+                "in clear: set tls_cert_file and tls_key_file, or listen on 127.0.0.1 behind a "
+                "TLS-terminating proxy"
+            )
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.tls_cert_file is None else "https"
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class StationSlots(StrictConfig):
@@ -130,6 +156,13 @@ def parse_bridge_config(data: dict[str, Any], *, base: Path | None = None) -> Br
 
 
 def _relative_to(config: BridgeConfig, base: Path) -> BridgeConfig:
+    http = config.http.model_copy(
+        update={
+            key: base / path
+            for key in ("tls_cert_file", "tls_key_file")
+            if (path := getattr(config.http, key)) is not None and not path.is_absolute()
+        }
+    )
     bridge = config.bridge
     prefix = "sqlite:///"
     if bridge.database_url.startswith(prefix) and not bridge.database_url.startswith(prefix + "/"):
@@ -141,7 +174,7 @@ def _relative_to(config: BridgeConfig, base: Path) -> BridgeConfig:
     fleet = config.fleet.relative_to(base) if config.fleet is not None else None
     broker = config.broker.resolved(base)
     return config.model_copy(
-        update={"broker": broker, "bridge": bridge, "sage": sage, "fleet": fleet}
+        update={"http": http, "broker": broker, "bridge": bridge, "sage": sage, "fleet": fleet}
     )
 
 

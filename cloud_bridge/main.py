@@ -63,6 +63,7 @@ def bridge_secret_files(config: BridgeConfig) -> list[tuple[str, Path]]:
         for key, path in (
             ("broker.key_file", broker.key_file),
             ("broker.ingest_key_file", broker.ingest_key_file),
+            ("http.tls_key_file", config.http.tls_key_file),
         )
         if path is not None
     ]

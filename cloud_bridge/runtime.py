@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -358,6 +359,8 @@ class Bridge:
                 app,
                 host=self.config.http.host,
                 port=self.config.http.port,
+                ssl_certfile=_optional_path(self.config.http.tls_cert_file),
+                ssl_keyfile=_optional_path(self.config.http.tls_key_file),
                 log_level="warning",
                 lifespan="off",
             )
@@ -367,3 +370,7 @@ class Bridge:
     async def _publish_and_wake(self, dispatch: Dispatch) -> None:
         await self.publish(dispatch)
         self.wake()
+
+
+def _optional_path(path: Path | None) -> str | None:
+    return None if path is None else str(path)

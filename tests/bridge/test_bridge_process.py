@@ -4,6 +4,7 @@ database, stops."""
 from __future__ import annotations
 
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import tomli_w
 
 from cloud_bridge.api.tokens import create_token
@@ -126,3 +128,50 @@ def test_insecure_mode_says_so_loudly_in_the_log(
 
     assert INSECURE_BANNER in err
     assert "level=WARNING" in err
+
+
+def test_the_bridge_serves_its_api_over_https_when_given_a_certificate(
+    mosquitto: MosquittoBroker, site_credentials: SiteCredentials, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
+    upgrade(engine)
+    token = create_token(engine, "https-test", "viewer")
+    engine.dispose()
+    pki = site_credentials.pki  # the broker's certificate names 127.0.0.1: it serves here too
+    port = free_port()
+    document = bridge_document(site_credentials.bridge_link(TEST_INSTANCE, mosquitto.tls_url), port)
+    document["http"] |= {
+        "tls_cert_file": str(pki.broker_cert_file),
+        "tls_key_file": str(pki.broker_key_file),
+    }
+    config = tmp_path / "bridge.toml"
+    config.write_bytes(tomli_w.dumps(document).encode())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "bridge", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"https://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                served = httpx.get(
+                    f"{base}/orders",
+                    headers={"Authorization": f"Bearer {token}"},
+                    verify=ssl.create_default_context(cafile=pki.ca_file),
+                    timeout=2,
+                )
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "the bridge never served its API"
+                time.sleep(0.2)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/orders", timeout=2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+    assert served.status_code == 200

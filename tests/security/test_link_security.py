@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomli_w
@@ -100,7 +101,7 @@ def test_a_file_that_is_not_a_certificate_is_refused_naming_it(tmp_path: Path) -
         certificate_name(junk)
 
 
-def bridge_document(link: dict[str, str]) -> dict[str, object]:
+def bridge_document(link: dict[str, str]) -> dict[str, Any]:
     return {
         "bridge": {"instance": "main", "database_url": "sqlite:///bridge.db"},
         "broker": link,
@@ -168,3 +169,16 @@ def test_packline_station_run_refuses_another_stations_certificate(
 
     assert status == 2
     assert "issued to 'ams1.st09'" in capsys.readouterr().err
+
+
+def test_the_api_off_loopback_must_serve_https_so_tokens_never_cross_in_clear() -> None:
+    document = bridge_document({"url": "mqtt://127.0.0.1:1883"})
+    document["http"] = {"host": "0.0.0.0"}
+
+    with pytest.raises(ConfigError, match="tls_cert_file and tls_key_file"):
+        parse_bridge_config(document)
+
+    document["http"] = {"host": "0.0.0.0", "tls_cert_file": "api.crt", "tls_key_file": "api.key"}
+    http = parse_bridge_config(document, base=Path("/etc/packline")).http
+    assert http.scheme == "https"
+    assert http.tls_key_file == Path("/etc/packline/api.key")
