@@ -4,8 +4,9 @@ Each run makes its own CA, broker certificate and client certificates, starts Mo
 production listener settings and the generated ACL (no plain listener), and hands each process
 the ``[broker]`` keys an operator would write: an ``mqtts://`` url, the CA, and the process's own
 certificate and key. Stations get a certificate named by their station id; a bridge instance gets
-its two (control and ingest); a reader (the demo's allocation board) may read every topic and
-write none.
+its two (control and ingest); a reader (the demo's allocation board) may read every topic (see
+`edge.contract.mosquitto_acl` for what its name lets it write: nothing a station or the bridge
+reads).
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ def _check_bridge_name(name: str) -> None:
 def mosquitto_acl(bridge_usernames: Iterable[str], reader_usernames: Iterable[str] = ()) -> str:
     """Mosquitto ``acl_file`` text: stations reach only their own subtree, bridges reach all.
 
-    Readers (a monitoring or test client) may read every topic and write none.
+    Readers (a monitoring or test client) may read every topic. Like every user they also match
+    the station patterns under their own name, which has no dot and so is no station's: the
+    bridge rejects what is published there as not a station id.
     """
     lines = [
         "# Packline broker ACL (generated from edge.contract; do not edit by hand).",

@@ -34,7 +34,7 @@ from firmware_sim.packer import MistakePlan, PackResult, SimulatedPacker
 __all__ = ["BOARD_NAME", "AllocationBoard", "PackerFigures", "StationPacker"]
 
 BOARD_NAME = "shift-allocation-board"
-"""The board's client id and certificate name: a reader in the broker's ACL, never a writer."""
+"""The board's client id and certificate name: a reader in the broker's ACL."""
 
 log = logging.getLogger(__name__)
 
