@@ -132,14 +132,23 @@ def _api_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status, [detail], headers)
 
 
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    """422, but only to a caller allowed to call the route: 401 or 403 to anyone else."""
-    assert isinstance(error, RequestValidationError)
+async def _refusal(request: Request) -> JSONResponse | None:
+    """401 or 403 if the caller may not call the route, so a malformed request tells a caller
+    who may not use the route nothing about its inputs; None if they may."""
     authorizer: Authorizer = request.app.state.authorizer
     try:
         await run_in_threadpool(authorizer.authorize, request)
     except (NotAuthenticatedError, ForbiddenError) as refusal:
         return _api_error(request, refusal)
+    return None
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    """422, but only to a caller allowed to call the route: 401 or 403 to anyone else."""
+    assert isinstance(error, RequestValidationError)
+    refused = await _refusal(request)
+    if refused is not None:
+        return refused
     return error_response(422, validation_details(error.errors()))
 
 
@@ -155,8 +164,10 @@ def _integrity_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(409, [detail])
 
 
-def _http_error(_request: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    if error.status_code == 400:
+        return await _unreadable_body(request, error)
     if error.status_code == 404:
         detail = ErrorDetail(field="path", rule="a path the API serves", message="no such endpoint")
     elif error.status_code == 405:
@@ -166,6 +177,25 @@ def _http_error(_request: Request, error: Exception) -> JSONResponse:
     else:
         detail = ErrorDetail(field="", rule="", message=str(error.detail))
     return error_response(error.status_code, [detail], error.headers)
+
+
+async def _unreadable_body(request: Request, error: HTTPException) -> JSONResponse:
+    """A body FastAPI could not read (not UTF-8, say) is malformed like any other: 422.
+
+    FastAPI answers it with a bare 400 before any dependency runs, a status no route documents;
+    the caller's token is checked first, as for every other malformed request.
+    """
+    refused = await _refusal(request)
+    if refused is not None:
+        return refused
+    cause = error.__cause__
+    reason = f": {cause}" if cause is not None else ""
+    detail = ErrorDetail(
+        field="body",
+        rule=_RULES["json_invalid"] + " in UTF-8",
+        message=f"the request body could not be read{reason}",
+    )
+    return error_response(422, [detail])
 
 
 def _unexpected_error(_request: Request, _error: Exception) -> JSONResponse:

@@ -15,9 +15,13 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, PlainSerializer, StrictInt, StrictStr, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from edge.contract.fields import Gtin, Name, Text
+from edge.contract.fields import Gtin, Text
+from edge.contract.fields import Name as ContractName
 
 __all__ = [
+    "MAX_AMOUNT",
+    "MAX_DATABASE_INT",
+    "MAX_ON_HAND",
     "MONEY_RULE",
     "Amount",
     "Gtin",
@@ -39,6 +43,18 @@ _SIGNED = re.compile(r"-?\d{1,14}(\.\d{1,4})?")
 _UNSIGNED = re.compile(r"\d{1,14}(\.\d{1,4})?")
 _RATE = re.compile(r"\d{1,3}(\.\d{1,4})?")
 _MAX_UNITS = 1_000_000
+
+MAX_AMOUNT = Decimal("99999999999999.9999")
+"""The largest amount a field takes and the database keeps (14 digits, 4 places): a sum such as
+an order's amount paid must stay within it as well."""
+
+MAX_ON_HAND = 2**31 - 1
+"""The most units one stock row holds (PostgreSQL's integer); receipts that add up past it are
+refused with 409 instead of failing in the database."""
+
+MAX_DATABASE_INT = 2**63 - 1
+"""The largest integer both databases take as a query parameter (SQLite's INTEGER, PostgreSQL's
+bigint): an id or an offset above it is refused with 422 instead of failing in the driver."""
 _QUANTUM = Decimal("0.0001")
 
 
@@ -103,6 +119,15 @@ PositiveQuantity = Annotated[StrictInt, Field(gt=0, le=_MAX_UNITS)]
 
 SignedQuantity = Annotated[StrictInt, Field(ge=-_MAX_UNITS, le=_MAX_UNITS)]
 """A change in units, up (found) or down (lost, damaged); zero is refused by the model."""
+
+Name = Annotated[
+    ContractName,
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[^\u0000-\u001f\u007f]*$"}
+    ),
+]
+"""An identifier (order number, account, SKU ...): the contract's rule, control characters
+refused, stated in the OpenAPI document as well, so that clients and generated tests know it."""
 
 LongName = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 """A name or address line for a person to read."""

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime
 from sqlalchemy import func, select
 
 from cloud_bridge.api.dependencies import TransactionsDep
+from cloud_bridge.api.fields import MAX_DATABASE_INT
 from cloud_bridge.api.schemas_audit import AuditEntryOut, AuditPage
 from cloud_bridge.api.transaction import Unit
 from cloud_bridge.db.audit import AuditEntry
@@ -45,10 +46,13 @@ async def list_audit(  # noqa: PLR0917 - one query parameter each
         Query(description="Only changes before this instant (with its UTC offset)."),
     ] = None,
     before_id: Annotated[
-        int | None, Query(ge=1, description="Only entries with a lower id than this.")
+        int | None,
+        Query(ge=1, le=MAX_DATABASE_INT, description="Only entries with a lower id than this."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Matching entries to skip.")] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_DATABASE_INT, description="Matching entries to skip.")
+    ] = 0,
 ) -> AuditPage:
     def work(unit: Unit) -> AuditPage:
         query = select(AuditEntry)

@@ -8,6 +8,7 @@ which is what the prepayment check reads.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
@@ -17,6 +18,7 @@ from cloud_bridge.api.auth import PrincipalDep
 from cloud_bridge.api.dependencies import TransactionsDep
 from cloud_bridge.api.error_handlers import errors_documented
 from cloud_bridge.api.errors import ConflictError
+from cloud_bridge.api.fields import MAX_AMOUNT
 from cloud_bridge.api.lookups import require, require_order
 from cloud_bridge.api.schemas_credit import (
     CreditLineIn,
@@ -156,7 +158,8 @@ async def put_outstanding(
     summary="Record a payment",
     description="Records money received. With `order_no`, the order (invoiced to this debtor "
     "and not cancelled) has its amount paid raised by the amount, which a prepayment order "
-    "needs before it may be picked.",
+    "needs before it may be picked. Refused (409) if the order is invoiced to another debtor, "
+    f"is cancelled, or would have more than {MAX_AMOUNT} paid.",
     responses=errors_documented(404, 409),
 )
 async def post_payment(
@@ -182,6 +185,7 @@ async def post_payment(
                     f"order {order.order_no} is cancelled; record the payment without it",
                 )
             paid_before = order.amount_paid
+            _refuse_beyond_max_amount(order.order_no, paid_before, body.amount)
             order.amount_paid += body.amount
             paid_now = order.amount_paid
         payment = Payment(
@@ -213,3 +217,14 @@ async def post_payment(
         )
 
     return await transactions.run(work)
+
+
+def _refuse_beyond_max_amount(order_no: str, paid: Decimal, amount: Decimal) -> None:
+    """Refuse a payment that would raise an order's amount paid past what the bridge keeps."""
+    if paid + amount > MAX_AMOUNT:
+        raise ConflictError(
+            "amount",
+            f"at most {MAX_AMOUNT - paid} (what order {order_no} can still be paid)",
+            f"order {order_no} has {paid} paid; {amount} more would make {paid + amount}, "
+            f"above the largest amount the bridge keeps ({MAX_AMOUNT})",
+        )

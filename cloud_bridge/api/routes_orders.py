@@ -13,6 +13,7 @@ from cloud_bridge.api.auth import PrincipalDep
 from cloud_bridge.api.dependencies import SlotMapsDep, TransactionsDep
 from cloud_bridge.api.error_handlers import errors_documented
 from cloud_bridge.api.errors import ConflictError, NotFoundError
+from cloud_bridge.api.fields import MAX_DATABASE_INT
 from cloud_bridge.api.lookups import require, require_order
 from cloud_bridge.api.schemas import (
     AllocationRunOut,
@@ -128,7 +129,9 @@ async def list_orders(  # noqa: PLR0917 - one query parameter each
     account: Annotated[str | None, Query(description="Only this account's orders.")] = None,
     debtor: Annotated[str | None, Query(description="Only orders invoiced to this debtor.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Matching orders to skip.")] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_DATABASE_INT, description="Matching orders to skip.")
+    ] = 0,
 ) -> OrderPage:
     def work(unit: Unit) -> OrderPage:
         query = select(SalesOrder)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from cloud_bridge.api.dependencies import TransactionsDep
 from cloud_bridge.api.error_handlers import errors_documented
 from cloud_bridge.api.errors import ApiError, ConflictError, NotFoundError
-from cloud_bridge.api.fields import Name
+from cloud_bridge.api.fields import MAX_DATABASE_INT, Name
 from cloud_bridge.api.schemas_base import ApiModel, RequestModel, unique
 from cloud_bridge.api.transaction import Unit
 from cloud_bridge.db.models import (
@@ -54,7 +54,7 @@ router = APIRouter(tags=["shipments"])
 WakePoster = Callable[[], None]
 """Tells the Sage poster there is work now; called on the event loop after the commit."""
 
-ShipmentId = Annotated[int, Path(description="The shipment's id.")]
+ShipmentId = Annotated[int, Path(ge=1, le=MAX_DATABASE_INT, description="The shipment's id.")]
 
 
 # --- bodies -----------------------------------------------------------------------------------

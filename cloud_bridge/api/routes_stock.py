@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from cloud_bridge.api.dependencies import TransactionsDep
 from cloud_bridge.api.error_handlers import errors_documented
 from cloud_bridge.api.errors import ConflictError
+from cloud_bridge.api.fields import MAX_ON_HAND
 from cloud_bridge.api.lookups import require
 from cloud_bridge.api.schemas import (
     AdjustmentIn,
@@ -106,15 +107,18 @@ def _waiting_orders(session: Session, sku: str) -> list[str]:
     summary="Receive stock",
     description="Adds units to an account's stock at a location (created if new), then runs "
     "allocation at step Replenishment for the orders waiting on that SKU; the credit gate "
-    "runs again for them first.",
-    responses=errors_documented(404),
+    "runs again for them first. Refused (409) if the location would hold more than "
+    f"{MAX_ON_HAND} units.",
+    responses=errors_documented(404, 409),
 )
 async def post_receipt(body: ReceiptIn, transactions: TransactionsDep) -> ReceiptOut:
     def work(unit: Unit) -> ReceiptOut:
         session = unit.session
         require(session, Account, body.account, field="account")
         require(session, Product, body.sku, field="sku")
-        _stock_item(session, body.account, body.sku, body.location).on_hand += body.quantity
+        item = _stock_item(session, body.account, body.sku, body.location)
+        _refuse_beyond_max_on_hand(item, body.quantity, body.location)
+        item.on_hand += body.quantity
         session.flush()
         waiting = _waiting_orders(session, body.sku)
         run = (
@@ -147,7 +151,8 @@ async def post_receipt(body: ReceiptIn, transactions: TransactionsDep) -> Receip
     "/stock/adjustments",
     summary="Adjust stock",
     description="Adds or removes units at a location with a reason. Refused (409) if the "
-    "location would go below zero, or the account's stock of the product below what is "
+    "location would go below zero or above "
+    f"{MAX_ON_HAND} units, or the account's stock of the product below what is "
     "actively allocated from it.",
     responses=errors_documented(404, 409),
 )
@@ -166,6 +171,7 @@ async def post_adjustment(body: AdjustmentIn, transactions: TransactionsDep) -> 
                 f"only {item.on_hand} are there",
             )
         _refuse_below_allocated(session, body)
+        _refuse_beyond_max_on_hand(item, body.quantity, body.location)
         item.on_hand += body.quantity
         session.flush()
         log.info(
@@ -184,6 +190,17 @@ async def post_adjustment(body: AdjustmentIn, transactions: TransactionsDep) -> 
         )
 
     return await transactions.run(work)
+
+
+def _refuse_beyond_max_on_hand(item: StockItem, quantity: int, location: str) -> None:
+    """Refuse units that would take one stock row past what the database column holds."""
+    if item.on_hand + quantity > MAX_ON_HAND:
+        raise ConflictError(
+            "quantity",
+            f"at most {MAX_ON_HAND - item.on_hand} (room left at {location})",
+            f"{quantity} more would make {item.on_hand + quantity} on hand at {location}, "
+            f"above the most one location holds ({MAX_ON_HAND})",
+        )
 
 
 def _refuse_below_allocated(session: Session, body: AdjustmentIn) -> None:

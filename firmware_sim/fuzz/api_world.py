@@ -49,7 +49,7 @@ KNOWN: Mapping[str, tuple[Any, ...]] = {
     "account_id": _ACCOUNTS,
     "linked_id": _ACCOUNTS,
     "account": _ACCOUNTS,
-    "linked_account_ids": (["B"], ["A"], ["A", "B"]),
+    "linked_account_ids": (("B",), ("A",), ("A", "B")),
     "debtor_no": ("D1",),
     "debtor": ("D1",),
     "invoice_debtor": ("D1",),
@@ -58,7 +58,8 @@ KNOWN: Mapping[str, tuple[Any, ...]] = {
     "shipment_id": (_SHIPMENT_ID,),
     "actor": (ADMIN_TOKEN_NAME,),
 }
-"""Parameter and body field names, each with values that name a row every seeded world has."""
+"""Parameter and body field names, each with values that name a row every seeded world has (a
+tuple stands for a JSON array)."""
 
 
 @dataclass

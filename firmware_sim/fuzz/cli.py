@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 __all__ = ["add_fuzz_command"]
@@ -32,12 +33,23 @@ def _positive_minutes(text: str) -> float:
     return minutes
 
 
+_API_SHARE = 0.3
+"""The part of the time given to the HTTP API; the rest goes to messages, scans and labels."""
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
-        from firmware_sim.fuzz.runner import run_fuzz
+        from firmware_sim.fuzz.api import run_api_fuzz
+        from firmware_sim.fuzz.runner import api_target_report, run_fuzz
     except ImportError as error:
-        print(f"packline fuzz: {error}; install the dev extras (hypothesis) to fuzz")
+        print(
+            f"packline fuzz: {error}; install the dev extras (hypothesis, schemathesis) to fuzz",
+            file=sys.stderr,
+        )
         return 2
-    report = run_fuzz(args.minutes, seed=args.seed)
+    report = run_fuzz(args.minutes * (1 - _API_SHARE), seed=args.seed)
+    api = run_api_fuzz(args.minutes * _API_SHARE, seed=report.seed)
+    report.targets.append(api_target_report(api))
+    report.seconds += float(api["seconds"])
     print(report.to_json() if args.json else report.to_text(), flush=True)
     return 1 if report.failed else 0

@@ -212,3 +212,26 @@ def run_fuzz(minutes: float, *, seed: int | None = None, chunk: int = _CHUNK) ->
     finally:
         logging.disable(previous)
     return FuzzReport(run_seed, time.monotonic() - started, reports)
+
+
+def api_target_report(result: dict[str, Any]) -> TargetReport:
+    """`firmware_sim.fuzz.api.run_api_fuzz`'s answer as one more target of the report.
+
+    Requests are what was tried; refused ones (400 and up, each checked to have changed nothing)
+    are the rejections, counted by operation; every failure keeps its curl reproducer.
+    """
+    report = TargetReport("http api")
+    report.tried = int(result["requests"])
+    report.rejected = int(result["refused"])
+    report.accepted = report.tried - report.rejected
+    for operation in result["per_operation"]:
+        if operation["refused"]:
+            report.reasons[f"{operation['operation']} refused"] += int(operation["refused"])
+    for failure in result["failures"]:
+        report.failures.append(
+            {
+                "error": f"{failure['operation']}: {failure['error']}",
+                "reproducer": str(failure.get("reproducer", failure.get("details", ""))),
+            }
+        )
+    return report
