@@ -9,6 +9,7 @@ ISO 8601 in UTC, enums by value) so callers can pass what their models hold.
 from __future__ import annotations
 
 import enum
+import getpass
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from cloud_bridge.db.audit import AuditEntry
 
-__all__ = ["STATION_ACTOR_PREFIX", "SYSTEM_ROLE", "AuditEntry", "record_audit", "station_actor"]
+__all__ = [
+    "STATION_ACTOR_PREFIX",
+    "SYSTEM_ROLE",
+    "AuditEntry",
+    "console_actor",
+    "record_audit",
+    "station_actor",
+]
 
 STATION_ACTOR_PREFIX = "station:"
 """Actors that are stations (events they sent) are named ``station:<station id>``."""
@@ -30,6 +38,11 @@ SYSTEM_ROLE = "system"
 def station_actor(station_id: str) -> str:
     """The audit actor for a change a station made, such as a label reprint or void."""
     return f"{STATION_ACTOR_PREFIX}{station_id}"
+
+
+def console_actor() -> str:
+    """The audit actor for a change made with a command at this console: the user who ran it."""
+    return f"console:{getpass.getuser()}"
 
 
 def record_audit(

@@ -92,10 +92,11 @@ def _database(path: Path) -> Iterator[Engine]:
 
 def _create(args: argparse.Namespace) -> int:
     from cloud_bridge.api.tokens import create_token, parse_role
+    from cloud_bridge.audit import console_actor
 
     role = parse_role(args.role)
     with _database(args.config) as engine:
-        token = create_token(engine, args.name, role)
+        token = create_token(engine, args.name, role, actor=console_actor())
     print(token, flush=True)
     print(
         f"token {args.name!r} ({role.value}) created; it is shown only this once",
@@ -107,9 +108,10 @@ def _create(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     from cloud_bridge.api.tokens import revoke_token
+    from cloud_bridge.audit import console_actor
 
     with _database(args.config) as engine:
-        revoke_token(engine, args.name)
+        revoke_token(engine, args.name, actor=console_actor())
     print(f"token {args.name!r} revoked; it is refused from its next request", flush=True)
     return 0
 

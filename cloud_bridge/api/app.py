@@ -1,16 +1,16 @@
 """The composition root of the bridge's HTTP API.
 
 Every route needs ``Authorization: Bearer <token>`` with a role that grants the route's
-permission (`cloud_bridge.api.roles`); the app refuses to build if a route has none. The OpenAPI
-document (``/openapi.json``) and the interactive docs (``/docs``) are public: they describe the
-API, which the source code describes anyway, and hold no data; keeping them open lets client
-generators and the docs page fetch the schema, while every call that reads or changes data still
-needs a token.
+permission (`cloud_bridge.api.roles`); the app refuses to build if a route has none. That
+includes the OpenAPI document (``/openapi.json``), which any token may read: nothing on the
+bridge answers a caller without one. There is no interactive docs page, since a browser page
+cannot send the bearer header when it fetches the document.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -80,6 +80,9 @@ def create_app(
         title="Packline cloud bridge",
         version=API_VERSION,
         description=_DESCRIPTION,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(authorize)],
         responses=errors_documented(401, 403, 422),
     )
@@ -100,6 +103,12 @@ def create_app(
         routes_audit,
     ):
         app.include_router(module.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_document() -> dict[str, Any]:
+        """The OpenAPI document: what every operation takes, answers and needs."""
+        return app.openapi()
+
     check_route_permissions(app)
     _document_roles(app)
     return app

@@ -101,6 +101,8 @@ ROUTE_PERMISSIONS: Mapping[RouteKey, Permission] = {
     ("POST", "/products"): Permission.ADMINISTER,
     # the audit trail
     ("GET", "/audit"): Permission.READ_AUDIT,
+    # the OpenAPI document
+    ("GET", "/openapi.json"): Permission.READ,
 }
 
 

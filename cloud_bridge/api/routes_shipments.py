@@ -17,6 +17,8 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from cloud_bridge.api.audit_trail import record_change
+from cloud_bridge.api.auth import PrincipalDep
 from cloud_bridge.api.dependencies import TransactionsDep
 from cloud_bridge.api.error_handlers import errors_documented
 from cloud_bridge.api.errors import ApiError, ConflictError, NotFoundError
@@ -285,6 +287,7 @@ async def post_correction(
     body: CorrectionIn,
     transactions: TransactionsDep,
     wake_poster: WakePosterDep,
+    who: PrincipalDep,
 ) -> ShipmentOut:
     def work(unit: Unit) -> tuple[ShipmentOut, bool]:
         session = unit.session
@@ -298,6 +301,18 @@ async def post_correction(
             )
         except CorrectionError as error:
             raise _api_error(error, body) from error
+        if written:
+            record_change(
+                unit,
+                who,
+                action="shipment.correct",
+                subject=f"shipment:{shipment_id}",
+                before={row.line_id: row.quantity_before for row in written},
+                after={
+                    **{row.line_id: row.quantity_after for row in written},
+                    "reason": body.reason,
+                },
+            )
         view = shipment_view(session, _require_shipment(session, shipment_id))
         return view, bool(written)
 

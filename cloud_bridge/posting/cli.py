@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -43,11 +42,6 @@ def _sessions(config: BridgeConfig) -> sessionmaker[Session]:
     return session_factory(engine)
 
 
-def _console_actor() -> str:
-    """Who the audit trail names for a change made at this console."""
-    return f"console:{getpass.getuser()}"
-
-
 def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Turn configuration and Sage errors into one clear line and exit status 2."""
 
@@ -64,6 +58,7 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
 
 
 def _connect(args: argparse.Namespace) -> int:
+    from cloud_bridge.audit import console_actor
     from cloud_bridge.posting.connect import connect
 
     config, settings = _load(args.config)
@@ -75,18 +70,19 @@ def _connect(args: argparse.Namespace) -> int:
             open_browser=not args.no_browser,
             out=lambda line: print(line, flush=True),
             sessions=_sessions(config),
-            actor=_console_actor(),
+            actor=console_actor(),
         )
     )
     return 0
 
 
 def _disconnect(args: argparse.Namespace) -> int:
+    from cloud_bridge.audit import console_actor
     from cloud_bridge.posting.connect import disconnect
 
     config, settings = _load(args.config)
     pending = disconnect(
-        settings, _sessions(config), environment=args.environment, actor=_console_actor()
+        settings, _sessions(config), environment=args.environment, actor=console_actor()
     )
     print(f"Sage {args.environment} disconnected: its token file is removed.")
     if pending:
@@ -98,6 +94,7 @@ def _disconnect(args: argparse.Namespace) -> int:
 
 
 def _switch(args: argparse.Namespace) -> int:
+    from cloud_bridge.audit import console_actor
     from cloud_bridge.db.types import utc_now
     from cloud_bridge.posting.environment import select_environment
 
@@ -112,7 +109,7 @@ def _switch(args: argparse.Namespace) -> int:
             session,
             environment=settings.environment,
             business_id=settings.business.business_id,
-            actor=_console_actor(),
+            actor=console_actor(),
             now=utc_now(),
             dismiss_in_flight=args.dismiss_in_flight,
         )

@@ -120,12 +120,20 @@ def test_a_route_without_a_permission_in_the_role_table_is_refused(tmp_path: Pat
 
 
 async def openapi(api: Api) -> Any:
-    response = await api.client.get("/openapi.json", headers={"Authorization": ""})
+    response = await api.client.get("/openapi.json")
     assert response.status_code == 200
     return response.json()
 
 
-async def test_the_openapi_document_is_public_and_declares_the_bearer_scheme(api: Api) -> None:
+async def test_the_openapi_document_needs_a_token_like_every_endpoint(api: Api) -> None:
+    response = await api.client.get("/openapi.json", headers={"Authorization": ""})
+    docs_page = await api.client.get("/docs")
+
+    assert response.status_code == 401
+    assert docs_page.status_code in {401, 404}
+
+
+async def test_the_openapi_document_declares_the_bearer_scheme(api: Api) -> None:
     document = await openapi(api)
 
     assert document["components"]["securitySchemes"]["BridgeToken"]["scheme"] == "bearer"

@@ -19,7 +19,7 @@ import pytest
 from bridge_world import NOW, add_stock, basic_world, order
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
-from test_api_harness import Api, add_world, error_of, order_body, receive, running_api
+from test_api_harness import ADMIN, Api, add_world, error_of, order_body, receive, running_api
 
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.db.models import (
@@ -502,6 +502,21 @@ async def test_a_correction_over_http_answers_the_updated_shipment_and_wakes_the
     assert (await api.call("GET", "/orders/SO-1"))["state"] == "partially_shipped"
     stock = await api.call("GET", "/stock?account=A&sku=MUG")
     assert stock["items"][0]["on_hand"] == 6
+
+
+async def test_a_correction_is_audited_with_who_made_it_the_quantities_and_the_reason(
+    api: Api, shipment: int
+) -> None:
+    body = {"reason": "one mug left on the dock", "lines": [{"line_id": "1", "quantity": 4}]}
+
+    await api.call("POST", f"/shipments/{shipment}/corrections", body, expect=200)
+
+    trail = await api.call("GET", "/audit?action=shipment.correct")
+    (entry,) = trail["items"]
+    assert (entry["actor"], entry["role"]) == (ADMIN, "admin")
+    assert entry["subject"] == f"shipment:{shipment}"
+    assert entry["before"] == {"1": 5}
+    assert entry["after"] == {"1": 4, "reason": "one mug left on the dock"}
 
 
 async def test_an_unchanged_correction_answers_the_shipment_and_does_not_wake_the_poster(
