@@ -60,10 +60,10 @@ from cloud_bridge.db.models import (
 from cloud_bridge.posting.service import PostingService
 from cloud_bridge.posting.settings import SageSettings
 from cloud_bridge.posting.sync import sync_from_sage
-from cloud_bridge.sage.tokens import OAuthTokens, TokenStore
 from cloud_bridge.services.orders import NewLine, NewOrder, create_order
 from firmware_sim.errors import SimError
 from firmware_sim.sage import SageSandbox, SageSandboxServer
+from firmware_sim.sage.login import save_sandbox_login
 
 __all__ = ["SageBenchError", "SagePostingFigures", "measure_sage_posting"]
 
@@ -262,17 +262,7 @@ def _settings(folder: Path, server: SageSandboxServer, sandbox: SageSandbox) -> 
 
 def _save_tokens(sandbox: SageSandbox, folder: Path) -> str:
     """Save a fresh token pair where the outbox reads it; the access token for the baseline."""
-    pair = sandbox.login()
-    now = sandbox.clock()
-    TokenStore(folder / "tokens.json", environment="test").save(
-        OAuthTokens(
-            access_token=pair.access_token,
-            refresh_token=pair.refresh_token,
-            access_expires_at=now + timedelta(seconds=pair.expires_in),
-            refresh_expires_at=now + timedelta(seconds=pair.refresh_token_expires_in),
-        )
-    )
-    return pair.access_token
+    return save_sandbox_login(sandbox, folder / "tokens.json", "test").access_token
 
 
 async def _timed_runs(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,10 @@ import tomli_w
 from cloud_bridge.api.roles import Role
 from cloud_bridge.api.tokens import create_token
 from cloud_bridge.db import make_engine, upgrade
-from cloud_bridge.sage.tokens import OAuthTokens, TokenStore
 from edge.contract import StationId
 from firmware_sim.ports import free_port
 from firmware_sim.sage import SageSandbox
+from firmware_sim.sage.login import save_sandbox_login
 from firmware_sim.shift.processes import ChildProcess
 from firmware_sim.sim_station import sim_station_document
 
@@ -71,16 +70,7 @@ class BridgeSite:
         """Write bridge.toml (with Sage pointing at the sandbox) and prepare the process."""
         directory.mkdir(parents=True, exist_ok=True)
         write_secret(directory / "sage-client-secret", "sandbox-secret")
-        pair = sandbox.login()
-        now = sandbox.clock()
-        TokenStore(directory / "sage-test-tokens.json", environment="test").save(
-            OAuthTokens(
-                access_token=pair.access_token,
-                refresh_token=pair.refresh_token,
-                access_expires_at=now + timedelta(seconds=pair.expires_in),
-                refresh_expires_at=now + timedelta(seconds=pair.refresh_token_expires_in),
-            )
-        )
+        save_sandbox_login(sandbox, directory / "sage-test-tokens.json", "test")
         url = database_url or f"sqlite:///{directory / 'bridge.db'}"
         token = _admin_token(url)
         write_secret(directory / "api-token", token)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -31,9 +30,9 @@ from cloud_bridge.db.models import (
 from cloud_bridge.posting.service import PostingService
 from cloud_bridge.posting.settings import SageEnvironmentSettings, SageSettings
 from cloud_bridge.posting.sync import sync_from_sage
-from cloud_bridge.sage.tokens import OAuthTokens, TokenStore
 from cloud_bridge.services.orders import NewLine, NewOrder, create_order
 from firmware_sim.sage import ManualClock, SageSandbox, SageSandboxServer
+from firmware_sim.sage.login import save_sandbox_login
 
 STOCK = {"MUG": 100, "TEA": 100}
 Environment = Literal["test", "live"]
@@ -57,19 +56,6 @@ def seed_bridge(session: Session) -> None:
     for sku, units in STOCK.items():
         add_stock(session, "A", sku, units)
     add_stock(session, "A", "PEN", 1000)
-
-
-def save_tokens(sandbox: SageSandbox, clock: ManualClock, path: Path) -> None:
-    pair = sandbox.login()
-    now = clock()
-    TokenStore(path, environment="test" if "test" in path.name else "live").save(
-        OAuthTokens(
-            access_token=pair.access_token,
-            refresh_token=pair.refresh_token,
-            access_expires_at=now + timedelta(seconds=pair.expires_in),
-            refresh_expires_at=now + timedelta(seconds=pair.refresh_token_expires_in),
-        )
-    )
 
 
 @dataclass
@@ -225,5 +211,5 @@ def new_world(folder: Path, url: str, sandbox: SageSandbox, server: SageSandboxS
         seed_bridge(session)
     seed_sage(sandbox)
     for environment in ("test", "live"):
-        save_tokens(sandbox, clock, folder / f"tokens-{environment}.json")
+        save_sandbox_login(sandbox, folder / f"tokens-{environment}.json", environment)
     return SageWorld(sandbox, server, clock, engine, sessions, folder)

@@ -8,6 +8,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,20 @@ def bridge_document(link: dict[str, Any], port: int) -> dict[str, Any]:
     }
 
 
+def first_answer(
+    process: subprocess.Popen[str], request: Callable[[], httpx.Response]
+) -> httpx.Response:
+    """The first answer of the bridge process's API, retried while it is still starting."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return request()
+        except httpx.TransportError:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "the bridge never served its API"
+            time.sleep(0.2)
+
+
 def test_the_bridge_process_serves_its_api_only_with_the_token(
     mosquitto: MosquittoBroker, site_credentials: SiteCredentials, tmp_path: Path
 ) -> None:
@@ -55,15 +70,7 @@ def test_the_bridge_process_serves_its_api_only_with_the_token(
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                refused = httpx.get(f"{base}/orders", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline, "the bridge never served its API"
-                time.sleep(0.2)
+        refused = first_answer(process, lambda: httpx.get(f"{base}/orders", timeout=2))
         allowed = httpx.get(f"{base}/orders", headers={"Authorization": f"Bearer {token}"})
     finally:
         process.send_signal(signal.SIGTERM)
@@ -153,21 +160,15 @@ def test_the_bridge_serves_its_api_over_https_when_given_a_certificate(
         text=True,
     )
     try:
-        base = f"https://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                served = httpx.get(
-                    f"{base}/orders",
-                    headers={"Authorization": f"Bearer {token}"},
-                    verify=ssl.create_default_context(cafile=pki.ca_file),
-                    timeout=2,
-                )
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline, "the bridge never served its API"
-                time.sleep(0.2)
+        served = first_answer(
+            process,
+            lambda: httpx.get(
+                f"https://127.0.0.1:{port}/orders",
+                headers={"Authorization": f"Bearer {token}"},
+                verify=ssl.create_default_context(cafile=pki.ca_file),
+                timeout=2,
+            ),
+        )
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/orders", timeout=2)
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -38,26 +37,12 @@ from cloud_bridge.db.posting import SageEnvironment
 from cloud_bridge.posting.service import PostingPass, PostingService
 from cloud_bridge.posting.settings import SageSettings
 from cloud_bridge.posting.sync import sync_from_sage
-from cloud_bridge.sage.tokens import OAuthTokens, TokenStore
 from cloud_bridge.services.orders import NewLine, NewOrder, create_order
 from firmware_sim.sage import ManualClock, SageSandbox, SageSandboxServer
+from firmware_sim.sage.login import save_sandbox_login
 
 Environment = Literal["test", "live"]
 SECRET = "sandbox-client-secret"
-
-
-def save_tokens(sandbox: SageSandbox, path: Path, environment: Environment) -> None:
-    """Tokens for `environment`, stamped as the connect flow stamps them."""
-    pair = sandbox.login()
-    now = sandbox.clock()
-    TokenStore(path, environment=environment).save(
-        OAuthTokens(
-            access_token=pair.access_token,
-            refresh_token=pair.refresh_token,
-            access_expires_at=now + timedelta(seconds=pair.expires_in),
-            refresh_expires_at=now + timedelta(seconds=pair.refresh_token_expires_in),
-        )
-    )
 
 
 @dataclass
@@ -241,5 +226,5 @@ def new_env_world(
     secret.write_text(SECRET + "\n")
     secret.chmod(0o600)
     for environment in ("test", "live"):
-        save_tokens(sandbox, folder / f"tokens-{environment}.json", environment)
+        save_sandbox_login(sandbox, folder / f"tokens-{environment}.json", environment)
     return EnvWorld(sandbox, server, engine, sessions, folder)

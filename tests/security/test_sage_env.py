@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sage_env_world import EnvWorld, new_env_world, save_tokens
+from sage_env_world import EnvWorld, new_env_world
 
 from cloud_bridge.db.models import PostingState, Shipment
 from cloud_bridge.db.posting import SageConnection, SageEnvironment
@@ -32,6 +32,7 @@ from edge.errors import ConfigError
 from firmware_sim.ports import free_port
 from firmware_sim.sage import ManualClock, SageSandbox, SageSandboxServer
 from firmware_sim.sage.app import CONSENT_PATH
+from firmware_sim.sage.login import save_sandbox_login
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -82,7 +83,7 @@ def test_tokens_obtained_for_test_are_refused_by_the_live_store_naming_both(
 ) -> None:
     sandbox = SageSandbox(clock=ManualClock(START))
     path = tmp_path / "tokens.json"
-    save_tokens(sandbox, path, "test")
+    save_sandbox_login(sandbox, path, "test")
 
     with pytest.raises(SageEnvironmentMismatch) as caught:
         TokenStore(path, environment="live").load()
@@ -109,7 +110,7 @@ def test_a_token_file_that_names_no_environment_is_refused(tmp_path: Path) -> No
 def test_saved_tokens_carry_their_environment(tmp_path: Path) -> None:
     sandbox = SageSandbox(clock=ManualClock(START))
     path = tmp_path / "tokens.json"
-    save_tokens(sandbox, path, "live")
+    save_sandbox_login(sandbox, path, "live")
 
     assert '"environment": "live"' in path.read_text()
     assert TokenStore(path, environment="live").load().access_token
