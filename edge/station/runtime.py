@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -64,12 +65,14 @@ from edge.station.uplink import BirthInfo, Uplink
 from edge.station.workflow import (
     AllocationCancelled,
     AllocationChanged,
+    BadScan,
     ClearAlert,
     ConfirmPress,
     Effect,
     Emit,
     Flash,
     Input,
+    ItemScan,
     LabelFailed,
     LabelPlan,
     LabelPlanned,
@@ -78,6 +81,7 @@ from edge.station.workflow import (
     NeedLabel,
     OpenOrder,
     OrderFinished,
+    OrderScan,
     PrintLabel,
     ReprintDone,
     ReprintLabelJob,
@@ -146,6 +150,10 @@ class Station:
         self.printer_state: tuple[str, str | None] = ("unknown", None)
         self.storage_alert: str | None = None
         self.rejected_allocations = 0
+        self.scan_counts: Counter[str] = Counter()
+        """Scans since start, by what they read as: order, item, command or bad (metrics)."""
+        self.printer_faults = 0
+        """Times the printer went from working to fault or offline since start (metrics)."""
         """Allocations the contract accepted but this station cannot pack (an unknown slot)."""
         self._identifying: asyncio.Task[None] | None = None
 
@@ -325,6 +333,7 @@ class Station:
     async def _scan_loop(self, reader: BarcodeReader) -> None:
         async for scan in reader.scans():
             item = classify_scan(scan.text, scan.symbology, self.allocations.lookup)
+            self.scan_counts[_scan_kind(item)] += 1
             log.info("scan %r -> %s", scan.text, type(item).__name__)
             await self.handle(item)
 
@@ -430,6 +439,8 @@ class Station:
 
     def _set_printer(self, state: str, detail: str | None) -> None:
         if (state, detail) != self.printer_state:
+            if state in {"fault", "offline"} and self.printer_state[0] not in {"fault", "offline"}:
+                self.printer_faults += 1
             log.info("printer %s%s", state, f": {detail}" if detail else "")
             self.printer_state = (state, detail)
             self._mark_changed()
@@ -631,6 +642,16 @@ def _button_input(event: ButtonEvent) -> Input | None:
     if event.role is ButtonRole.CONFIRM:
         return ConfirmPress()
     return None
+
+
+def _scan_kind(item: Input) -> str:
+    if isinstance(item, OrderScan):
+        return "order"
+    if isinstance(item, ItemScan):
+        return "item"
+    if isinstance(item, BadScan):
+        return "bad"
+    return "command"
 
 
 def _is_offline(error: PrinterError) -> bool:
