@@ -29,6 +29,7 @@ from cloud_bridge.db.models import OrderState, SalesOrder
 from cloud_bridge.fleet.inventory import record_message
 from cloud_bridge.ingest.consumer import ConsumerSettings, IngestConsumer
 from cloud_bridge.ingest.sequencer import IngestResult
+from cloud_bridge.metrics import BridgeMetrics
 from cloud_bridge.routing import StationRouter
 from cloud_bridge.services.allocate import allocate
 from cloud_bridge.services.autopack import autopack_check
@@ -87,6 +88,8 @@ class Bridge:
         self._post_wake = asyncio.Event()
         self.ingest: IngestConsumer | None = None
         self.fleet: FleetService | None = None
+        self.metrics = BridgeMetrics(self.sessions, bridge=self)
+        """This bridge's Prometheus registry, served at ``GET /metrics`` on the HTTP API."""
         if config.fleet is not None:
             from cloud_bridge.fleet.service import FleetService
 
@@ -139,6 +142,7 @@ class Bridge:
                 reconnect_max_s=broker.backoff_max_s,
             ),
             on_applied=self._after_event,
+            on_apply_seconds=self.metrics.observe_apply,
         )
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.ingest.run(), name="ingest")
@@ -182,7 +186,7 @@ class Bridge:
     def run_cycle(self) -> list[Dispatch]:
         """Allocate, then release to online stations; return what to publish (committed)."""
         now = datetime.now(UTC)
-        with self.sessions() as session, session.begin():
+        with self.metrics.allocation_cycle(), self.sessions() as session, session.begin():
             settings = load_settings(session)
             run = allocate(session, settings, now=now)
             grown = self._grown(session, run.grown, now)
@@ -353,6 +357,7 @@ class Bridge:
             slot_maps=self.config.slot_maps,
             publish=self._publish_and_wake,
             wake_poster=self.wake_poster_if_posting,
+            metrics=self.metrics.registry,
         )
         server = uvicorn.Server(
             uvicorn.Config(

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from edge.contract import StationId
 from edge.station.config import StationConfig, parse_station_config
+from firmware_sim.ports import reserved_ports
 
 __all__ = [
     "BUZZER_PIN",
@@ -40,13 +41,18 @@ def sim_station_document(
     printer_port: int,
     state_dir: Path,
     broker_link: Mapping[str, Any] | None = None,
+    screen_port: int | None = None,
     **station: Any,
 ) -> dict[str, Any]:
     """The station.toml of a simulated station, as a dict; `station` adds keys to [station].
 
     ``broker_link`` (from `firmware_sim.secure_site.SiteCredentials.station_link`) adds the TLS
     keys to ``[broker]``: its url, CA, and the station's own certificate and key.
+    ``screen_port`` is where the packer's screen listens; by default a port free now, so several
+    simulated stations (the demo's, parallel tests') never meet on one.
     """
+    if screen_port is None:
+        screen_port = reserved_ports(1)[0]
     return {
         "station": {
             "site": station_id.site,
@@ -80,6 +86,7 @@ def sim_station_document(
             "buzzer": {"pin": BUZZER_PIN},
             "long_press_ms": 600,
         },
+        "screen": {"port": screen_port},
     }
 
 
@@ -90,6 +97,7 @@ def sim_station_config(
     printer_port: int,
     state_dir: Path,
     broker_link: Mapping[str, Any] | None = None,
+    screen_port: int | None = None,
     **station: Any,
 ) -> StationConfig:
     """The validated config of a simulated station."""
@@ -100,6 +108,7 @@ def sim_station_config(
             printer_port=printer_port,
             state_dir=state_dir,
             broker_link=broker_link,
+            screen_port=screen_port,
             **station,
         )
     )

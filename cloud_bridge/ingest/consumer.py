@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -147,10 +148,13 @@ class IngestConsumer:
         settings: ConsumerSettings,
         *,
         on_applied: Callable[[StationEvent, IngestResult], None] | None = None,
+        on_apply_seconds: Callable[[float], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
         self._on_applied = on_applied
+        self._on_apply_seconds = on_apply_seconds
+        """Called with how long each event's transaction took, failed ones included (metrics)."""
         self.stats = ConsumerStats()
         self.ready = asyncio.Event()
         self._acks = _AckPublisher(sessions, self.stats)
@@ -299,6 +303,7 @@ class IngestConsumer:
 
     async def _ingest(self, station_id: StationId, event: StationEvent) -> None:
         station = station_id.client_id
+        started = time.perf_counter()
         try:
             result = await asyncio.to_thread(ingest, self._sessions, station, event)
         except Exception:
@@ -310,6 +315,9 @@ class IngestConsumer:
                 event.order_id,
             )
             return
+        finally:
+            if self._on_apply_seconds is not None:
+                self._on_apply_seconds(time.perf_counter() - started)
         self._count(result)
         self._queue.cursor_seen(station, result.highest_seq)
         if result.applied and self._on_applied is not None:

@@ -27,11 +27,13 @@ from edge.drivers.printer.label_config import LabelSettings
 from edge.drivers.scanner import ScannerConfig
 from edge.errors import ConfigError
 from edge.secret_files import check_secret_files
+from edge.station.metrics import StationMetricsSettings
 from edge.station.uplink import BrokerSettings
 
 __all__ = [
     "LoadedConfig",
     "OutboxSettings",
+    "ScreenSettings",
     "StationConfig",
     "StationSection",
     "load_station_config",
@@ -73,6 +75,32 @@ class OutboxSettings(StrictConfig):
     max_bytes: int = Field(default=64 * 2**20, ge=64 * 1024)
 
 
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class ScreenSettings(StrictConfig):
+    """`[screen]`: the packer's screen, a page the station serves to a kiosk browser beside it.
+
+    Its actions (void, abort...) need no login, because the only browser meant to reach it runs
+    on the station itself; so it listens on loopback only, and any other host is refused here.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535)
+    """0 takes any free port (the station logs the one it got)."""
+
+    @model_validator(mode="after")
+    def _loopback_only(self) -> ScreenSettings:
+        if self.host not in _LOOPBACK_HOSTS:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address: the screen's actions have no "
+                "login, and the kiosk browser runs on the station itself, so the screen listens "
+                f"only on {', '.join(sorted(_LOOPBACK_HOSTS))}"
+            )
+        return self
+
+
 class StationConfig(StrictConfig):
     """The whole of `station.toml`."""
 
@@ -83,6 +111,8 @@ class StationConfig(StrictConfig):
     labels: LabelSettings
     lights: LightsConfig
     outbox: OutboxSettings = OutboxSettings()
+    screen: ScreenSettings = ScreenSettings()
+    metrics: StationMetricsSettings = StationMetricsSettings()
 
     def resolve(self, path: Path) -> Path:
         """A path from the config, relative ones taken from the state directory."""

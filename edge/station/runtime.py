@@ -22,6 +22,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,8 +58,10 @@ from edge.station.allocations import AllocationCache
 from edge.station.config import StationConfig
 from edge.station.counters import DurableCounter
 from edge.station.fleet_agent import FleetAgent
+from edge.station.metrics import StationMetrics
 from edge.station.outbox import Outbox, OutboxFull
 from edge.station.scans import classify_scan
+from edge.station.screen.audit import ScreenAudit
 from edge.station.sscc import SsccAllocator
 from edge.station.storage import JournalStorage, journal_storage_of
 from edge.station.uplink import BirthInfo, Uplink
@@ -89,13 +92,14 @@ from edge.station.workflow import (
     ShortagePress,
     SlotPress,
     Sound,
+    Step,
     WorkflowState,
     light_picture,
     resume,
     step,
 )
 
-__all__ = ["Station"]
+__all__ = ["LastScan", "Station"]
 
 log = logging.getLogger("packline.station")
 
@@ -104,6 +108,19 @@ _STATE_DOC = 1
 _PRINTER_RETRY_S = 1.0
 _STATUS_MIN_INTERVAL_S = 0.2
 _STATUS_HEARTBEAT_S = 30.0
+
+
+@dataclass(frozen=True)
+class LastScan:
+    """The most recent scan, as the packer's screen shows it."""
+
+    text: str
+    kind: str
+    """What it read as: order, item, command or bad."""
+    input: Input
+    at: datetime
+    seq: int
+    """Counts scans since start, so a screen can tell two identical scans apart."""
 
 
 class Station:
@@ -156,6 +173,15 @@ class Station:
         """Times the printer went from working to fault or offline since start (metrics)."""
         """Allocations the contract accepted but this station cannot pack (an unknown slot)."""
         self._identifying: asyncio.Task[None] | None = None
+        self.screen_audit = ScreenAudit(self._db)
+        self.revision = 0
+        """Goes up on every change the packer's screen shows (state, lights, printer...)."""
+        self._changed = asyncio.Event()
+        self.last_scan: LastScan | None = None
+        self.screen_url: str | None = None
+        """Where the packer's screen listens, once it does (see `[screen]`)."""
+        self.metrics = StationMetrics(self)
+        """The station's Prometheus registry and its `/metrics` listener (see `[metrics]`)."""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -187,6 +213,11 @@ class Station:
                 tasks.create_task(self._printer_loop(), name="printer")
                 tasks.create_task(uplink.run(), name="uplink")
                 tasks.create_task(self._status_loop(), name="status")
+                tasks.create_task(self.metrics.serve(config.metrics), name="metrics")
+                if config.screen.enabled:
+                    from edge.station.screen.server import serve_screen
+
+                    tasks.create_task(serve_screen(self, config.screen), name="screen")
                 if self.fleet is not None:
                     tasks.create_task(
                         self.fleet.run(probe=self.health_checks, is_idle=self._is_idle),
@@ -222,6 +253,7 @@ class Station:
             birth=self._birth_info,
             on_message=self._on_message,
         )
+        self.metrics.attach_uplink(self._uplink)
         if self.fleet is not None:
             self.fleet.attach(self._uplink)
         return self._uplink
@@ -250,12 +282,25 @@ class Station:
 
     # --- handling one input ------------------------------------------------------------------
 
-    async def handle(self, item: Input) -> None:
-        """Apply one input: persist state and events together, then show the result."""
-        async with self._lock:
-            await self._handle_locked(item)
+    async def handle(
+        self, item: Input, *, record: Callable[[Step], object] | None = None
+    ) -> Step | None:
+        """Apply one input: persist state and events together, then show the result.
 
-    async def _handle_locked(self, item: Input, also: Callable[[], object] | None = None) -> None:
+        `record` is called with the workflow's result inside the same storage transaction, so
+        what it writes (the screen's audit row) is on disk exactly when the state is. Returns
+        the result, or None when the full outbox refused it and nothing was recorded.
+        """
+        async with self._lock:
+            return await self._handle_locked(item, record=record)
+
+    async def _handle_locked(
+        self,
+        item: Input,
+        also: Callable[[], object] | None = None,
+        *,
+        record: Callable[[Step], object] | None = None,
+    ) -> Step | None:
         result = step(self.state, item, verification=self.config.station.verification)
         try:
             with self._storage.transaction():
@@ -266,6 +311,8 @@ class Station:
                         self.outbox.append(effect.event_type, **effect.fields)
                     elif isinstance(effect, OrderFinished):
                         self.allocations.finish(effect.order_id, effect.version, effect.outcome)
+                if record is not None:
+                    record(result)
                 self._save_state(result.state)
         except OutboxFull as error:
             log.error("refused %s: %s", type(item).__name__, error)  # noqa: TRY400 - expected
@@ -273,7 +320,7 @@ class Station:
             if self._lights is not None:
                 self._lights.sound(SignalName.ERROR)
             self._mark_changed()
-            return
+            return None
         self.storage_alert = None
         self.state = result.state
         self._show(result.effects)
@@ -284,6 +331,7 @@ class Station:
                 self._print_jobs.put_nowait(effect)
         self._schedule_alert_clear()
         self._mark_changed()
+        return result
 
     def _show(self, effects: tuple[Effect, ...]) -> None:
         lights = self._lights
@@ -315,6 +363,7 @@ class Station:
             if self._shown.get(slot) != (pattern, quantity):
                 lights.show(slot, pattern, quantity=quantity)
                 self._shown[slot] = (pattern, quantity)
+        self.notify_change()
 
     def _schedule_alert_clear(self) -> None:
         if self._alert_timer is not None:
@@ -333,7 +382,10 @@ class Station:
     async def _scan_loop(self, reader: BarcodeReader) -> None:
         async for scan in reader.scans():
             item = classify_scan(scan.text, scan.symbology, self.allocations.lookup)
-            self.scan_counts[_scan_kind(item)] += 1
+            kind = _scan_kind(item)
+            self.scan_counts[kind] += 1
+            seq = self.last_scan.seq + 1 if self.last_scan is not None else 1
+            self.last_scan = LastScan(scan.text, kind, item, datetime.now(UTC), seq)
             log.info("scan %r -> %s", scan.text, type(item).__name__)
             await self.handle(item)
 
@@ -578,6 +630,33 @@ class Station:
 
     def _mark_changed(self) -> None:
         self._status_dirty.set()
+        self.notify_change()
+
+    def notify_change(self) -> None:
+        """Wake every screen waiting in `wait_for_change`, at once: the status topic's throttle
+        is for the broker, and a packer must see a scan land on the screen without delay."""
+        self.revision += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_for_change(self, seen: int) -> int:
+        """Wait until `revision` differs from `seen` (at once if it already does); return it."""
+        while self.revision == seen:
+            await self._changed.wait()
+        return self.revision
+
+    @property
+    def software_version(self) -> str:
+        return self._software_version
+
+    @property
+    def lights_shown(self) -> LightPicture:
+        """What each lit slot shows now (a copy); a slot not in it is dark."""
+        return dict(self._shown)
+
+    @property
+    def uplink(self) -> Uplink | None:
+        return self._uplink
 
     def status(self) -> StationStatus:
         """The station's status as it is published on its `status` topic."""

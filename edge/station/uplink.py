@@ -218,6 +218,7 @@ class Uplink:
         birth: Callable[[], BirthInfo],
         on_message: MessageHandler,
         rng: random.Random | None = None,
+        on_round_trip: Callable[[float], None] | None = None,
     ) -> None:
         self._station_id = station_id
         self._settings = settings
@@ -239,6 +240,10 @@ class Uplink:
         self._online = False
         self._connections = 0
         self._rejected = 0
+        self.on_round_trip = on_round_trip
+        """Called with each event's seconds from its append to the bridge's ack of it (metrics)."""
+        self._awaiting_ack: dict[int, datetime] = {}
+        """Append time of each event published and not yet acked, in seq order (round trip)."""
 
     # --- what the station reads --------------------------------------------------------------
 
@@ -567,6 +572,8 @@ class Uplink:
             batch = list(itertools.islice(self._outbox.pending(after_seq=last_seq), _READ_BATCH))
             for event in batch:
                 await window.acquire()
+                if self.on_round_trip is not None:
+                    self._awaiting_ack.setdefault(event.seq, event.at)
                 in_flight.create_task(
                     _publish_released(client, prepare(self._station_id, event), window)
                 )
@@ -637,6 +644,20 @@ class Uplink:
             highest_seq,
             pruned,
         )
+        self._report_round_trips(highest_seq)
+
+    def _report_round_trips(self, highest_seq: int) -> None:
+        """Time each event the ack covers from its append (its `at`), so a replayed event
+        reports how long it really waited, outage included."""
+        waiting = self._awaiting_ack
+        now = datetime.now(UTC)
+        while waiting:
+            seq = next(iter(waiting))
+            if seq > highest_seq:
+                break
+            appended_at = waiting.pop(seq)
+            if self.on_round_trip is not None:
+                self.on_round_trip(max(0.0, (now - appended_at).total_seconds()))
 
     def _reject(self, topic: str, reason: str) -> None:
         self._rejected += 1

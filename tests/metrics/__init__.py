@@ -1,0 +1,1 @@
+"""Tests of the Prometheus endpoints of the station and the bridge."""
