@@ -5,6 +5,10 @@ permission (`cloud_bridge.api.roles`); the app refuses to build if a route has n
 includes the OpenAPI document (``/openapi.json``), which any token may read: nothing on the
 bridge answers a caller without one. There is no interactive docs page, since a browser page
 cannot send the bearer header when it fetches the document.
+
+The one exception is the manager's dashboard page under ``/dashboard/`` (`cloud_bridge.dashboard`):
+static files holding no data, mounted rather than routed; the JSON they fetch from
+``/dashboard/api`` needs a token like every other route.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud_bridge import dashboard
 from cloud_bridge.api import (
     routes_accounts,
     routes_audit,
@@ -31,7 +37,9 @@ from cloud_bridge.api.auth import Authorizer, authorize
 from cloud_bridge.api.error_handlers import errors_documented, install_error_handlers
 from cloud_bridge.api.errors import ApiConfigurationError
 from cloud_bridge.api.roles import ROUTE_PERMISSIONS, RouteKey, roles_with
+from cloud_bridge.api.routes_metrics import metrics_router
 from cloud_bridge.api.transaction import Publish, Transactions
+from cloud_bridge.metrics import database_registry
 from cloud_bridge.services.release import SlotMaps
 
 __all__ = ["API_VERSION", "api_routes", "check_route_permissions", "create_app"]
@@ -67,6 +75,7 @@ def create_app(
     slot_maps: SlotMaps,
     publish: Publish | None = None,
     wake_poster: Callable[[], None] | None = None,
+    metrics: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The API over ``sessions``, guarded by the tokens stored there; ``publish`` sends station
     messages.
@@ -75,6 +84,9 @@ def create_app(
 
     ``slot_maps`` tells which slot holds each SKU at each station, for the message a station
     gets when an order it holds changes.
+
+    ``metrics`` is served at ``GET /metrics``: the running bridge passes its own registry;
+    without one, the figures the database holds are served.
     """
     app = FastAPI(
         title="Packline cloud bridge",
@@ -103,12 +115,17 @@ def create_app(
         routes_audit,
     ):
         app.include_router(module.router)
+    app.include_router(dashboard.router)
+    app.include_router(
+        metrics_router(metrics if metrics is not None else database_registry(sessions))
+    )
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> dict[str, Any]:
         """The OpenAPI document: what every operation takes, answers and needs."""
         return app.openapi()
 
+    dashboard.mount_shell(app)
     check_route_permissions(app)
     _document_roles(app)
     return app

@@ -101,6 +101,21 @@ ROUTE_PERMISSIONS: Mapping[RouteKey, Permission] = {
     ("POST", "/products"): Permission.ADMINISTER,
     # the audit trail
     ("GET", "/audit"): Permission.READ_AUDIT,
+    # the manager's dashboard (its page is static and holds no data; see cloud_bridge.dashboard)
+    ("GET", "/dashboard/api/stations"): Permission.READ,
+    ("GET", "/dashboard/api/orders/by-state"): Permission.READ,
+    ("GET", "/dashboard/api/orders"): Permission.READ,
+    ("GET", "/dashboard/api/despatches/today"): Permission.READ,
+    ("GET", "/dashboard/api/charts/orders-per-hour"): Permission.READ,
+    ("GET", "/dashboard/api/charts/picks-per-station"): Permission.READ,
+    ("GET", "/dashboard/api/credit-errors"): Permission.READ,
+    ("GET", "/dashboard/api/auto-queue"): Permission.READ,
+    ("GET", "/dashboard/api/inventory"): Permission.READ,
+    ("GET", "/dashboard/api/sage"): Permission.READ,
+    ("GET", "/dashboard/api/sage/rejected"): Permission.READ,
+    ("GET", "/dashboard/api/fleet"): Permission.READ,
+    # Prometheus metrics
+    ("GET", "/metrics"): Permission.READ,
     # the OpenAPI document
     ("GET", "/openapi.json"): Permission.READ,
 }

@@ -55,6 +55,9 @@ class FleetStation(Base):
     """The age of the oldest unacknowledged event at ``outbox_at``."""
     outbox_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     """When the outbox figures were taken: the birth's or the status's instant, the newer."""
+    counters: Mapped[str | None] = mapped_column(Text, default=None)
+    """The status's counters as JSON (``{"picks": ..., "shorts": ...}``), taken with ``status_at``;
+    they only go up, so the dashboard derives rates from them. None until a status arrives."""
 
     update_state: Mapped[str | None] = mapped_column(String(32), default=None)
     """Where a software update stands on the station; None until updates exist."""

@@ -68,7 +68,7 @@ class SalesOrder(Base):
     promised_date: Mapped[date | None] = mapped_column(Date)
     service_level: Mapped[int] = mapped_column(Integer, default=0)
     """Lower is more urgent (0 first); used after the promised date to order allocation."""
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, index=True)
     deliver_to_name: Mapped[str] = mapped_column(String(128))
     deliver_to_line1: Mapped[str] = mapped_column(String(128))
     deliver_to_line2: Mapped[str] = mapped_column(String(128), default="")
@@ -100,6 +100,7 @@ class SalesOrder(Base):
             "created_at",
             "order_no",
         ),
+        Index("ix_sales_orders_state_created_at", "state", "created_at"),
     )
 
 

@@ -33,7 +33,7 @@ class ErrorReport(Base):
     order_no: Mapped[str] = mapped_column(ForeignKey("sales_orders.order_no"))
     step: Mapped[ReleaseStep] = mapped_column(string_enum(ReleaseStep, "release_step"))
     message: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, index=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, true
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud_bridge.db.base import Base
@@ -26,7 +26,7 @@ class Shipment(Base):
     """The 18-digit Serial Shipping Container Code, when the parcel carries one."""
     carrier: Mapped[str] = mapped_column(String(64))
     tracking_number: Mapped[str | None] = mapped_column(String(128))
-    shipped_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    shipped_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, index=True)
     posting_due: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default=true(), index=True
     )
@@ -35,6 +35,8 @@ class Shipment(Base):
     lines: Mapped[list[ShipmentLine]] = relationship(
         order_by="ShipmentLine.line_id", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    __table_args__ = (Index("ix_shipments_station_id_shipped_at", "station_id", "shipped_at"),)
 
 
 class ShipmentLine(Base):

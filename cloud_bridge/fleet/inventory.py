@@ -66,7 +66,7 @@ def record_death(session: Session, station_id: StationId, death: StationDeath) -
 
 
 def record_status(session: Session, station_id: StationId, status: StationStatus) -> bool:
-    """Take a status's phase, printer and outbox; False if a newer status is already stored."""
+    """Take a status's phase, printer, counters and outbox; False if a newer one is stored."""
     row = locked_station_row(session, station_id, seen_at=status.at)
     _seen(row, status.at)
     if row.status_at is not None and status.at < row.status_at:
@@ -75,6 +75,7 @@ def record_status(session: Session, station_id: StationId, status: StationStatus
     row.printer = status.printer
     row.printer_detail = status.printer_detail
     row.status_at = status.at
+    row.counters = json.dumps(status.counters.model_dump(mode="json"), sort_keys=True)
     if row.outbox_at is None or status.at >= row.outbox_at:
         row.outbox_depth = status.outbox_depth
         row.outbox_bytes = status.outbox_bytes

@@ -42,7 +42,7 @@ def endpoints(api: Api) -> list[tuple[str, str]]:
 
 
 def test_the_api_has_the_endpoints_it_documents(api: Api) -> None:
-    assert len(endpoints(api)) == 27
+    assert len(endpoints(api)) == 40
     assert ("DELETE", "/accounts/A/links/A") in endpoints(api)
 
 
@@ -138,7 +138,7 @@ async def test_the_openapi_document_declares_the_bearer_scheme(api: Api) -> None
 
     assert document["components"]["securitySchemes"]["BridgeToken"]["scheme"] == "bearer"
     operations = [op for path in document["paths"].values() for op in path.values()]
-    assert len(operations) == 27
+    assert len(operations) == 40
     assert all(op["security"] == [{"BridgeToken": []}] for op in operations)
 
 
