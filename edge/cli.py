@@ -334,6 +334,12 @@ def _add_pki(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_pki_commands(subparsers)
 
 
+def _add_export(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from cloud_bridge.export.cli import add_export_commands
+
+    add_export_commands(subparsers)
+
+
 def _add_fuzz(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from firmware_sim.fuzz.cli import add_fuzz_command
 
@@ -354,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fleet(subparsers)
     _add_pki(subparsers)
     _add_fuzz(subparsers)
+    _add_export(subparsers)
     _add_bench(subparsers)
     return parser
 

@@ -1,0 +1,1 @@
+"""The data-warehouse export, run against real SQLite and PostgreSQL bridge databases."""
