@@ -66,6 +66,14 @@ class ShiftBooks:
     """Secrets of the site (API token, Sage tokens and secret, private keys) looked for in logs."""
     secret_leaks: list[str] = field(default_factory=list)
     """Each secret found in a log file, named with the file (never the value)."""
+    screens_answered: int = 0
+    """Stations whose packer's screen answered with their own id at the end of the shift."""
+    page_problems: list[str] = field(default_factory=list)
+    """Each way a screen, the dashboard or a /metrics endpoint disagreed with the books."""
+    export_rows: dict[str, int] = field(default_factory=dict)
+    """Rows the first `packline export` run wrote, by dataset."""
+    export_repeat_rows: int = 0
+    """Rows a second export run wrote with nothing new since the first: must be 0."""
 
     def broken_invariants(self) -> list[str]:
         """Each invariant that does not hold, in words; empty when the books are straight."""
@@ -98,6 +106,20 @@ class ShiftBooks:
             broken.append(
                 f"{len(self.secret_leaks)} secret(s) found in logs: "
                 + "; ".join(self.secret_leaks[:5])
+            )
+        if self.page_problems:
+            broken.append(
+                f"{len(self.page_problems)} page check(s) failed: "
+                + "; ".join(self.page_problems[:5])
+            )
+        if self.export_rows.get("shipments", 0) != self.shipments:
+            broken.append(
+                f"export wrote {self.export_rows.get('shipments', 0)} shipments, the bridge "
+                f"recorded {self.shipments}"
+            )
+        if self.export_repeat_rows:
+            broken.append(
+                f"a second export with nothing new wrote {self.export_repeat_rows} rows, expected 0"
             )
         if self.reconcile_differences:
             broken.append(

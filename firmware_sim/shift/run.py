@@ -45,6 +45,7 @@ from firmware_sim.secure_site import SiteCredentials
 from firmware_sim.shift.books import FINAL_STATES, ShiftBooks, count_orders, read_books
 from firmware_sim.shift.chaos import Chaos, ChaosTargets
 from firmware_sim.shift.floor import BOARD_NAME, AllocationBoard, StationPacker
+from firmware_sim.shift.pages import PagesReport, StationPages, check_pages, export_twice
 from firmware_sim.shift.scenario import Scenario, build_scenario
 from firmware_sim.shift.script import ShiftScript, apply_setup, order_states, seed_sage
 from firmware_sim.shift.secret_scan import collect_site_secrets, find_leaks
@@ -143,6 +144,10 @@ def _broker(url: str | None, folder: Path) -> Iterator[_BrokerLink]:
     credentials = SiteCredentials.create(folder / "pki")
     with credentials.broker(bridge_instances=[BRIDGE_INSTANCE], readers=[BOARD_NAME]) as broker:
         yield _BrokerLink(broker.host, broker.tls_port, broker, credentials)
+
+
+_PAGES_PATIENCE_S = 20.0
+"""How long the page checks may retry while a process the chaos restarted opens its ports."""
 
 
 @contextlib.contextmanager
@@ -248,7 +253,10 @@ async def _shift(floor: _Floor) -> ShiftBooks:
                 stations[site.name] = site
                 await site.process.start()
                 stack.push_async_callback(site.process.stop)
+            _print_pages(floor.out, bridge, stations)
             books = await _work_the_shift(floor, _Systems(scenario, bridge, sandbox, engine, api))
+            await _all_up(bridge, stations)
+            pages = await _check_pages(bridge, stations, engine)
             for site in stations.values():
                 await site.process.stop()
             await bridge.process.stop()
@@ -265,8 +273,39 @@ async def _shift(floor: _Floor) -> ShiftBooks:
         final.reconcile_differences = len(result.differences)
         final.reconcile_lines = result.lines()
         final.not_as_expected = _not_as_expected(scenario, order_states(engine))
+        final.screens_answered = pages.screens_answered
+        final.page_problems = pages.problems
+        exported = export_twice(bridge.database_url, folder / "export")
+        final.export_rows = dict(exported.first)
+        final.export_repeat_rows = sum(exported.second.values())
         engine.dispose()
         return final
+
+
+async def _check_pages(
+    bridge: BridgeSite, stations: dict[str, StationSite], engine: Engine
+) -> PagesReport:
+    """The screens, the dashboard and /metrics against the books; a process the chaos just
+    restarted gets a few seconds to open its ports."""
+    counts, _pending, shipments = _snapshot(engine)
+    held = counts.get("credit_held", 0) + counts.get("prepayment_held", 0)
+    orders = sum(count for state, count in counts.items() if state != "(at a station)")
+    deadline = time.monotonic() + _PAGES_PATIENCE_S
+    while True:
+        report = await check_pages(
+            api_url=bridge.api_url,
+            viewer_token=bridge.viewer_token,
+            stations=[
+                StationPages(site.name, site.screen_port, site.metrics_port)
+                for site in stations.values()
+            ],
+            orders=orders,
+            credit_holds=held,
+            shipments=shipments,
+        )
+        if not report.problems or time.monotonic() > deadline:
+            return report
+        await asyncio.sleep(1.0)
 
 
 def _not_as_expected(scenario: Scenario, states: dict[str, str]) -> list[str]:
@@ -547,6 +586,16 @@ def _progress_table(
     table.add_row("faults injected", faults or "none")
     table.add_row("elapsed", f"{elapsed:.0f} s")
     return table
+
+
+def _print_pages(out: Console, bridge: BridgeSite, stations: dict[str, StationSite]) -> None:
+    """Where to watch the shift: each packer's screen, and the manager's dashboard."""
+    for site in stations.values():
+        out.print(f"Packer's screen of {site.name}: http://127.0.0.1:{site.screen_port}/")
+    out.print(
+        f"Manager's dashboard: {bridge.api_url}/dashboard/ "
+        f"(sign in with the viewer token in {bridge.directory / 'viewer-token'})"
+    )
 
 
 def _print_summary(out: Console, books: ShiftBooks, options: ShiftOptions) -> None:

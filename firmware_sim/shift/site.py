@@ -53,6 +53,8 @@ class BridgeSite:
     database_url: str
     http_port: int
     token: str
+    viewer_token: str
+    """A viewer's token for the manager's dashboard (`viewer-token`, mode 0600)."""
     process: ChildProcess
 
     @classmethod
@@ -72,8 +74,10 @@ class BridgeSite:
         write_secret(directory / "sage-client-secret", "sandbox-secret")
         save_sandbox_login(sandbox, directory / "sage-test-tokens.json", "test")
         url = database_url or f"sqlite:///{directory / 'bridge.db'}"
-        token = _admin_token(url)
+        token = _api_token(url, Role.ADMIN)
         write_secret(directory / "api-token", token)
+        viewer_token = _api_token(url, Role.VIEWER)
+        write_secret(directory / "viewer-token", viewer_token)
         http_port = free_port()
         document: dict[str, Any] = {
             "bridge": {"instance": BRIDGE_INSTANCE, "database_url": url, "cycle_seconds": 1.0},
@@ -109,20 +113,21 @@ class BridgeSite:
             ["bridge", "run", "--config", str(config), *_insecure(insecure)],
             directory / "bridge.log",
         )
-        return cls(directory, url, http_port, token, process)
+        return cls(directory, url, http_port, token, viewer_token, process)
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
 
-def _admin_token(database_url: str) -> str:
-    """The demo's API token: made in the bridge's database, as `packline bridge token create`."""
+def _api_token(database_url: str, role: Role) -> str:
+    """A demo API token: made in the bridge's database, as `packline bridge token create`."""
     engine = make_engine(database_url)
     try:
         upgrade(engine)
         # A fresh name each run: token names are never reused, and `--db` may be reused.
-        return create_token(engine, f"shift-demo-{secrets.token_hex(4)}", Role.ADMIN)
+        name = f"shift-{role.value}-{secrets.token_hex(4)}"
+        return create_token(engine, name, role)
     finally:
         engine.dispose()
 
@@ -134,6 +139,9 @@ class StationSite:
     station_id: StationId
     state_dir: Path
     process: ChildProcess
+    screen_port: int
+    """The packer's screen: http://127.0.0.1:<screen_port>/."""
+    metrics_port: int
 
     @classmethod
     def create(
@@ -147,6 +155,9 @@ class StationSite:
             printer_port=free_port(),
             state_dir=state_dir,
         )
+        screen_port = int(document["screen"]["port"])
+        metrics_port = free_port()
+        document["metrics"] = {"enabled": True, "port": metrics_port}
         document["broker"].update(broker_link)
         document["broker"]["keepalive_s"] = 5
         config = state_dir / "station.toml"
@@ -156,7 +167,7 @@ class StationSite:
             ["station", "run", "--config", str(config), "--sim", *_insecure(insecure)],
             state_dir / "station.log",
         )
-        return cls(station_id, state_dir, process)
+        return cls(station_id, state_dir, process, screen_port, metrics_port)
 
     @property
     def name(self) -> str:
