@@ -13,6 +13,7 @@ import json
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -28,6 +29,9 @@ from firmware_sim.bench_results import (
 )
 from firmware_sim.bench_summary import detail_document, flat_summary
 from firmware_sim.bench_tables import report_tables
+
+if TYPE_CHECKING:
+    from firmware_sim.bench_dashboard import DashboardFigures
 
 __all__ = [
     "BenchPlan",
@@ -215,6 +219,24 @@ def _security(plan: BenchPlan) -> tuple[LatencyResult, ThroughputResult, Latency
     )
 
 
+def _pages(plan: BenchPlan) -> tuple[LatencyResult, DashboardFigures]:
+    """(scan to the packer's screen beside scan to light, the dashboard's first load)."""
+    from firmware_sim.bench_dashboard import measure_dashboard
+    from firmware_sim.bench_screen import measure_screen
+
+    screen = measure_screen(plan.screen_scans)
+    dashboard = measure_dashboard(plan.dashboard_orders, plan.dashboard_loads)
+    return (
+        summarise_latency(
+            "screen: scan HID report -> packer's screen updated, in Chromium "
+            "(baseline: the same scans -> slot light pin)",
+            screen.screen,
+            screen.light,
+        ),
+        dashboard,
+    )
+
+
 def measure_all(plan: BenchPlan) -> BenchReport:
     """Take every measurement of `plan`, one after the other, and return them together."""
     from firmware_sim.bench_sage import measure_sage_posting
@@ -233,6 +255,7 @@ def measure_all(plan: BenchPlan) -> BenchReport:
     rollouts = measure_rollouts(plan.fleet_small, plan.fleet_large)
     rollback = measure_rollback()
     tls_round_trip, tls_ingest, flood, flood_throttled = _security(plan)
+    screen, dashboard = _pages(plan)
     sage_rate = ThroughputResult(
         name="sage posting: invoices/s through the outbox over HTTP (baseline: plain httpx POSTs)",
         samples=sage.postings,
@@ -262,6 +285,8 @@ def measure_all(plan: BenchPlan) -> BenchReport:
         tls_ingest=tls_ingest,
         flood=flood,
         flood_throttled=flood_throttled,
+        screen=screen,
+        dashboard=dashboard,
     )
 
 

@@ -26,7 +26,7 @@ class BenchPlanError(ValueError):
     """A count in the bench plan is below its minimum; the message names the option."""
 
 
-_MINIMUM = {"rounds": 10}
+_MINIMUM = {"rounds": 10, "screen_scans": 10}
 """Below 10 samples a p99 is just the maximum; every other count needs at least one."""
 
 
@@ -58,6 +58,12 @@ class BenchPlan:
     """MiB of release file fetched over MQTT in the transfer figure."""
     flood_events: int = 20_000
     """Events one station floods the bridge with while three others pick at a packer's pace."""
+    screen_scans: int = 200
+    """Scans (order, item and abort barcodes in turn) timed to the packer's screen and the light."""
+    dashboard_orders: int = 100_000
+    """Orders in the bridge's database for the dashboard's first load (beside 100)."""
+    dashboard_loads: int = 5
+    """First loads of the dashboard timed at each size; the median is reported."""
     quick: bool = False
     """Whether this plan started from the quick one (reported with the figures)."""
 
@@ -86,6 +92,9 @@ QUICK_PLAN = BenchPlan(
     fleet_large=4,
     transfer_mib=2,
     flood_events=2_000,
+    screen_scans=30,
+    dashboard_orders=5_000,
+    dashboard_loads=3,
     quick=True,
 )
 
@@ -102,6 +111,9 @@ COUNT_HELP = {
     "fleet_large": "stations in the larger rollout drill",
     "transfer_mib": "MiB of release file fetched over MQTT",
     "flood_events": "events one station floods the bridge with in the throttling figure",
+    "screen_scans": "scans timed to the packer's screen in the browser and to the light",
+    "dashboard_orders": "orders in the database for the dashboard's first load (beside 100)",
+    "dashboard_loads": "first loads of the dashboard timed at each size (median reported)",
 }
 """One line per count for the command's help, keyed by the plan's field names."""
 

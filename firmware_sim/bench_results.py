@@ -15,6 +15,7 @@ from firmware_sim.bench_plan import BenchPlan
 from firmware_sim.bench_sage import SagePostingFigures
 
 if TYPE_CHECKING:
+    from firmware_sim.bench_dashboard import DashboardFigures
     from firmware_sim.bench_fleet import RollbackFigures, RolloutFigures
 
 __all__ = [
@@ -141,6 +142,10 @@ class BenchReport:
     """Normal stations' apply latency while one station floods, beside no flood."""
     flood_throttled: int
     """The flooder's events the bridge dropped (not acknowledged, so replayed later)."""
+    screen: LatencyResult
+    """Scan to the packer's screen updated, in the browser, beside scan to light in that run."""
+    dashboard: DashboardFigures
+    """The dashboard's first load with many orders, beside the same with 100."""
 
     @property
     def latencies(self) -> list[LatencyResult]:
@@ -153,6 +158,7 @@ class BenchReport:
             self.nagle,
             self.tls_round_trip,
             self.flood,
+            self.screen,
         ]
 
     @property

@@ -64,6 +64,14 @@ REQUIRED_KEYS = (
     "flood_normal_p99_ms",
     "quiet_normal_p99_ms",
     "flood_vs_quiet_p99_ratio",
+    "screen_update_p50_ms",
+    "screen_update_p99_ms",
+    "screen_scan_to_light_p50_ms",
+    "screen_scan_to_light_p99_ms",
+    "screen_vs_light_ratio",
+    "dashboard_load_ms",
+    "dashboard_load_100_orders_ms",
+    "dashboard_vs_100_orders_ratio",
 )
 """Keys every run reports as numbers (PostgreSQL's figures are None when it is not installed)."""
 
@@ -99,7 +107,25 @@ def flat_summary(report: BenchReport, machine: Machine) -> Summary:
     summary.update(_station(report))
     summary.update(_fleet(report))
     summary.update(_security(report))
+    summary.update(_pages(report))
     return summary
+
+
+def _pages(report: BenchReport) -> Summary:
+    """The packer's screen beside the light in the same run, and the dashboard's first load
+    with many orders beside 100."""
+    screen = report.screen
+    dashboard = report.dashboard
+    figures = _latency("screen_update", "screen_scan_to_light", screen, "screen_vs_light_ratio")
+    return figures | {
+        "screen_scans": screen.samples,
+        "screen_vs_light_p99_ratio": screen.driver_p99_us / screen.baseline_p99_us,
+        "dashboard_orders": dashboard.orders,
+        "dashboard_loads": dashboard.loads,
+        "dashboard_load_ms": dashboard.load_ms,
+        "dashboard_load_100_orders_ms": dashboard.baseline_load_ms,
+        "dashboard_vs_100_orders_ratio": dashboard.ratio,
+    }
 
 
 def _security(report: BenchReport) -> Summary:
@@ -242,4 +268,5 @@ def detail_document(report: BenchReport) -> dict[str, Any]:
         "sage": sage,
         "rollouts": asdict(report.rollouts) | {"growth": report.rollouts.growth},
         "rollback": asdict(report.rollback) | {"ratio": report.rollback.ratio},
+        "dashboard": asdict(report.dashboard) | {"ratio": report.dashboard.ratio},
     }

@@ -17,6 +17,7 @@ def report_tables(report: BenchReport, machine: Machine) -> list[Table]:
         _figures_table(report.station),
         _bridge_table(report.bridge),
         _fleet_table(report),
+        _dashboard_table(report),
     ]
 
 
@@ -112,5 +113,20 @@ def _fleet_table(report: BenchReport) -> Table:
         f"{rollback.rollback_seconds:.2f} s",
         f"{rollback.restart_seconds:.2f} s",
         _times(rollback.ratio),
+    )
+    return table
+
+
+def _dashboard_table(report: BenchReport) -> Table:
+    dashboard = report.dashboard
+    table = Table(title="manager's dashboard in headless Chromium (same run)")
+    for column in ("measurement", "figure", "baseline", "ratio"):
+        table.add_column(column, justify="left" if column == "measurement" else "right")
+    table.add_row(
+        f"first load after sign-in, median of {dashboard.loads}, "
+        f"{dashboard.orders:,} orders (baseline: {dashboard.baseline_orders:,})",
+        f"{dashboard.load_ms:,.0f} ms",
+        f"{dashboard.baseline_load_ms:,.0f} ms",
+        _times(dashboard.ratio),
     )
     return table

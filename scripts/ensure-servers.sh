@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the servers Packline's tests and demo run against are installed: Mosquitto and
-# PostgreSQL. Installs them from Debian's packages when missing and we are root; otherwise says
+# PostgreSQL, and Chromium for the page tests (driven by Playwright, which downloads no browser of
+# its own). Installs them from Debian's packages when missing and we are root; otherwise says
 # what to install. The distribution's own services are left stopped: tests start private ones.
 set -euo pipefail
 
@@ -20,9 +21,15 @@ have_postgres() {
         command -v postgres >/dev/null 2>&1
 }
 
+# Debian's chromium package installs /usr/bin/chromium.
+have_chromium() {
+    command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]
+}
+
 missing=()
 have_mosquitto || missing+=(mosquitto)
 have_postgres || missing+=(postgresql)
+have_chromium || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -46,9 +53,13 @@ if ! apt_install 2>/dev/null; then
 fi
 
 # Debian starts the packaged broker on 1883 and a 'main' cluster on 5432; Packline runs its own
-# on their own ports, so stop and disable the ones just installed.
-if command -v systemctl >/dev/null 2>&1; then
-    systemctl disable --now "${missing[@]}" >/dev/null 2>&1 || true
+# on their own ports, so stop and disable the ones just installed (Chromium runs no service).
+services=()
+for package in "${missing[@]}"; do
+    [ "$package" = chromium ] || services+=("$package")
+done
+if [ ${#services[@]} -gt 0 ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now "${services[@]}" >/dev/null 2>&1 || true
 fi
 if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_lsclusters >/dev/null 2>&1; then
     pg_lsclusters --no-header 2>/dev/null | while read -r version cluster _port status _rest; do

@@ -26,6 +26,9 @@ SMALLER_THAN_QUICK = {
     "--fleet-large": "2",
     "--transfer-mib": "1",
     "--flood-events": "200",
+    "--screen-scans": "12",
+    "--dashboard-orders": "300",
+    "--dashboard-loads": "1",
 }
 
 
@@ -75,6 +78,9 @@ def test_bench_quick_json_ends_with_a_flat_object_holding_every_figure_and_basel
     assert summary["machine_cores"] >= 1
     assert (summary["rollout_small_stations"], summary["rollout_large_stations"]) == (1, 2)
     assert detail["sage"]["postings"] == detail["sage"]["invoices"] == 5
+    assert summary["screen_scans"] == 12
+    assert (summary["dashboard_orders"], summary["dashboard_loads"]) == (300, 1)
+    assert detail["dashboard"]["baseline_orders"] == 100
     names = [item["name"] for item in detail["latency"] + detail["throughput"]]
     assert any(name.startswith("round trip") for name in names)
 
@@ -92,3 +98,5 @@ def test_a_count_below_its_minimum_is_refused_naming_the_option() -> None:
         main(["bench", "--quick", "--rounds", "5"])
     with pytest.raises(SystemExit, match=r"--sage-postings is 0; expected at least 1"):
         main(["bench", "--sage-postings", "0"])
+    with pytest.raises(SystemExit, match=r"--screen-scans is 9; expected at least 10"):
+        main(["bench", "--screen-scans", "9"])
