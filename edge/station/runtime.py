@@ -173,6 +173,10 @@ class Station:
         """Times the printer went from working to fault or offline since start (metrics)."""
         """Allocations the contract accepted but this station cannot pack (an unknown slot)."""
         self._identifying: asyncio.Task[None] | None = None
+        self._identify_lit: set[str] = set()
+        """Slots flashing only because the station identifies itself (no workflow light)."""
+        self._printing = False
+        """A label job is being planned, printed or reprinted (the status watch waits)."""
         self.screen_audit = ScreenAudit(self._db)
         self.revision = 0
         """Goes up on every change the packer's screen shows (state, lights, printer...)."""
@@ -211,6 +215,11 @@ class Station:
                 tasks.create_task(self._scan_loop(reader), name="scans")
                 tasks.create_task(self._button_loop(lights), name="buttons")
                 tasks.create_task(self._printer_loop(), name="printer")
+                if printer.can_report_status:
+                    tasks.create_task(
+                        self._watch_printer(printer, config.printer.status_poll_s),
+                        name="printer-status",
+                    )
                 tasks.create_task(uplink.run(), name="uplink")
                 tasks.create_task(self._status_loop(), name="status")
                 tasks.create_task(self.metrics.serve(config.metrics), name="metrics")
@@ -342,6 +351,7 @@ class Station:
                 for slot in effect.slots:
                     lights.show(slot, effect.pattern)
                     self._shown[slot] = (effect.pattern, None)
+                    self._identify_lit.discard(slot)
         self._render_lights(keep_flashes=True)
         for effect in effects:
             if isinstance(effect, Sound):
@@ -363,6 +373,7 @@ class Station:
             if self._shown.get(slot) != (pattern, quantity):
                 lights.show(slot, pattern, quantity=quantity)
                 self._shown[slot] = (pattern, quantity)
+                self._identify_lit.discard(slot)
         self.notify_change()
 
     def _schedule_alert_clear(self) -> None:
@@ -400,12 +411,41 @@ class Station:
     async def _printer_loop(self) -> None:
         while True:
             job = await self._print_jobs.get()
-            if isinstance(job, NeedLabel):
-                await self._plan_label(job.order)
-            elif isinstance(job, PrintLabel):
-                await self._print(job)
-            elif isinstance(job, ReprintLabelJob):
-                await self._reprint(job)
+            self._printing = True
+            try:
+                if isinstance(job, NeedLabel):
+                    await self._plan_label(job.order)
+                elif isinstance(job, PrintLabel):
+                    await self._print(job)
+                elif isinstance(job, ReprintLabelJob):
+                    await self._reprint(job)
+            finally:
+                self._printing = False
+
+    async def _watch_printer(self, printer: LabelPrinter, interval: float) -> None:
+        """Read the printer's status now, then every `interval` seconds while no job runs.
+
+        Without it the printer's state is unknown until the first label, and a packer would
+        pick a whole order for a printer that is out of paper. A label job reads the status
+        itself (before and after sending) and sets the state from that, so the watch skips its
+        turn while a job is queued or running; `LabelPrinter`'s lock serialises the transport,
+        so a read already under way when a job arrives finishes before the job's first byte.
+        """
+        while True:
+            if not self._printing and self._print_jobs.empty():
+                await self._read_printer_status(printer)
+            await asyncio.sleep(interval)
+
+    async def _read_printer_status(self, printer: LabelPrinter) -> None:
+        """Set `printer_state` from one `~HS`: its faults in words, offline, or ok."""
+        try:
+            status = await printer.status()
+            status.raise_for_fault(printer.description)
+        except PrinterError as error:
+            self._set_printer("offline" if _is_offline(error) else "fault", str(error))
+            return
+        if self.printer_state[0] != "ok":
+            self._set_printer("ok", None)
 
     async def _plan_label(self, order: OpenOrder) -> None:
         if order.label is not None:
@@ -554,13 +594,19 @@ class Station:
         dark = [slot for slot in lights.slots if slot not in self._shown]
         for slot in dark:
             lights.show(slot, PatternName.OFFLINE)
+        self._identify_lit.update(dark)
+        self.notify_change()
         try:
             await asyncio.sleep(seconds)
         finally:
             async with self._lock:
-                for slot in dark:
-                    if slot not in self._shown:
-                        lights.off(slot)
+                # A newer identify, started as this one was cancelled, owns the flashing now.
+                if self._identifying is asyncio.current_task():
+                    for slot in dark:
+                        if slot in self._identify_lit:
+                            lights.off(slot)
+                            self._identify_lit.discard(slot)
+                    self.notify_change()
 
     def _birth_info(self) -> BirthInfo:
         fleet = self.fleet
@@ -651,8 +697,14 @@ class Station:
 
     @property
     def lights_shown(self) -> LightPicture:
-        """What each lit slot shows now (a copy); a slot not in it is dark."""
+        """What each lit slot shows now (a copy); a slot in neither this nor
+        `identifying_slots` is dark."""
         return dict(self._shown)
+
+    @property
+    def identifying_slots(self) -> frozenset[str]:
+        """Slots flashing only because the station identifies itself to someone looking for it."""
+        return frozenset(self._identify_lit)
 
     @property
     def uplink(self) -> Uplink | None:

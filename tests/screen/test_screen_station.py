@@ -9,15 +9,26 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from screen_rig import MUG, StationRun, allocate, screen_client, station_on_rig
+from screen_rig import (
+    MUG,
+    StationRun,
+    allocate,
+    light,
+    line,
+    screen_client,
+    state_when,
+    station_on_rig,
+)
 
-from edge.contract import StationId
+from edge.contract import IdentifyStation, StationId
 from firmware_sim.broker import MosquittoBroker
 
 
@@ -27,30 +38,6 @@ async def run(
 ) -> AsyncIterator[StationRun]:
     async with station_on_rig(mosquitto, station_id, tmp_path / "state") as running:
         yield running
-
-
-async def state_when(
-    client: httpx.AsyncClient, condition: Any, what: str, seconds: float = 10.0
-) -> dict[str, Any]:
-    """Poll /api/state until `condition(snapshot)` holds; return that snapshot."""
-    deadline = time.monotonic() + seconds
-    while True:
-        response = await client.get("/api/state")
-        response.raise_for_status()
-        snapshot: dict[str, Any] = response.json()
-        if condition(snapshot):
-            return snapshot
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last snapshot {snapshot}")
-        await asyncio.sleep(0.05)
-
-
-def line(snapshot: dict[str, Any], slot: str) -> dict[str, Any]:
-    return next(item for item in snapshot["order"]["lines"] if item["slot"] == slot)
-
-
-def light(snapshot: dict[str, Any], slot: str) -> dict[str, Any]:
-    return next(item for item in snapshot["lights"] if item["slot"] == slot)
 
 
 async def post(client: httpx.AsyncClient, action: str, body: dict[str, Any]) -> httpx.Response:
@@ -338,3 +325,35 @@ async def test_stopping_the_station_ends_open_event_streams_promptly(run: Statio
         async with asyncio.timeout(5.0):
             await reader  # the stream ended cleanly rather than hanging the shutdown
         assert run.station.screen_url is None
+
+
+async def test_slots_flashing_to_identify_the_station_show_as_identifying_then_off(
+    run: StationRun,
+) -> None:
+    async with screen_client(run) as client:
+        await open_order(run, client)
+        await run.bridge.send(
+            IdentifyStation(command_id=uuid.uuid4(), at=datetime.now(UTC), seconds=2)
+        )
+        flashing = await state_when(
+            client, lambda s: light(s, "A3")["pattern"] == "identify", "A3 identifying"
+        )
+        patterns = {item["slot"]: item["pattern"] for item in flashing["lights"]}
+        assert patterns == {
+            "A1": "pick",
+            "A2": "pick",
+            "A3": "identify",
+            "B1": "identify",
+            "B2": "identify",
+        }
+        assert await run.glows("B1", window=1.2)  # a brief flash each second
+
+        over = await state_when(
+            client, lambda s: light(s, "A3")["pattern"] == "off", "the identify over"
+        )
+        assert {item["slot"]: item["pattern"] for item in over["lights"]} == patterns | {
+            "A3": "off",
+            "B1": "off",
+            "B2": "off",
+        }
+        assert not await run.glows("B1", window=1.2)

@@ -5,6 +5,7 @@ Example::
     [printer]
     journal = "state/print-journal.json"
     status_timeout_s = 2.0
+    status_poll_s = 3.0        # between status reads while no label is printing
 
     [printer.connection]
     transport = "tcp"          # or "usb" (vendor_id, product_id, serial) or "cups" (queue)
@@ -67,6 +68,9 @@ class PrinterConfig(StrictConfig):
     ]
     journal: Path
     status_timeout_s: float = Field(default=2.0, gt=0)
+    status_poll_s: float = Field(default=3.0, gt=0, le=300)
+    """How often the station asks a printer that can answer for its status while no label is
+    printing, so a packer sees "Paper out" before starting an order, not at its label."""
 
 
 def build_transport(

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from edge.station.runtime import LastScan, Station
 
 __all__ = [
+    "IDENTIFY_PATTERN",
     "AlertView",
     "LabelView",
     "LightView",
@@ -77,7 +78,8 @@ class OrderView(_View):
 class LightView(_View):
     slot: str
     pattern: str
-    """A light pattern name (pick, wrong_slot, done, error, shortage...), or "off"."""
+    """A light pattern name (pick, wrong_slot, done, error, shortage...), "identify" while the
+    slot flashes only so someone can find the station, or "off"."""
     quantity: int | None
 
 
@@ -138,6 +140,10 @@ class Snapshot(_View):
     """The last scan's sequence (0 before the first), so a render can be matched to a scan."""
     last_label: LabelView | None
 
+
+IDENTIFY_PATTERN = "identify"
+"""What a slot shows while it flashes only because the station identifies itself: the lights
+use their offline flash for it, but on the screen it must not read as off, nor as offline."""
 
 _FAULT_WORDS = {
     "paper_out": "Paper out",
@@ -213,16 +219,17 @@ def _line(line: PickLine) -> LineView:
 
 def _lights(station: Station) -> tuple[LightView, ...]:
     shown = station.lights_shown
+    identifying = station.identifying_slots
     views = []
     for slot in station.config.lights.slots:
         pattern, quantity = shown.get(slot, (None, None))
-        views.append(
-            LightView(
-                slot=slot,
-                pattern="off" if pattern is None else pattern.value,
-                quantity=quantity,
-            )
-        )
+        if pattern is not None:
+            name = pattern.value
+        elif slot in identifying:
+            name = IDENTIFY_PATTERN
+        else:
+            name = "off"
+        views.append(LightView(slot=slot, pattern=name, quantity=quantity))
     return tuple(views)
 
 

@@ -31,7 +31,8 @@
     error: ["!", "Error"],
     done: ["✓", "Done"],
     shortage: ["▲", "Short"],
-    offline: ["◌", "Identify"],
+    offline: ["◌", "Offline"],
+    identify: ["◎", "Identify"],
   };
 
   const LINE_STATUS = {
