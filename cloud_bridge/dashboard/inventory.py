@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from cloud_bridge.dashboard.paging import Page, page_of
@@ -91,14 +91,17 @@ def _from_own_stock(
         .group_by(Allocation.from_account_id, Allocation.sku)
     )
     if borrowed_only:
-        query = query.where(Allocation.borrowed.is_(True))
+        query = query.where(Allocation.borrowed == true())
     return {(owner, item): int(units) for owner, item, units in session.execute(query)}
 
 
 def _borrowed(
     session: Session, account: str | None, sku: str | None
 ) -> dict[Key, list[tuple[str, int]]]:
-    """Active borrowed units for each borrowing account's orders, per lending account."""
+    """Active borrowed units for each borrowing account's orders, per lending account.
+
+    Reads only ``ACTIVE_BORROWED_INDEX``, the active borrowed allocations, never the history.
+    """
     query = (
         select(
             SalesOrder.account_id,
@@ -107,7 +110,8 @@ def _borrowed(
             func.sum(Allocation.quantity),
         )
         .join(SalesOrder, SalesOrder.order_no == Allocation.order_no)
-        .where(Allocation.state == AllocationState.ACTIVE, Allocation.borrowed.is_(True))
+        # ``== true()`` (not ``is_(True)``) so SQLite matches the partial index's condition.
+        .where(Allocation.state == AllocationState.ACTIVE, Allocation.borrowed == true())
         .group_by(SalesOrder.account_id, Allocation.sku, Allocation.from_account_id)
     )
     if account is not None:

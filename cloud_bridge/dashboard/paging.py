@@ -15,7 +15,7 @@ from pydantic_core import CoreSchema
 
 from cloud_bridge.api.schemas_base import ApiModel
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Limit", "Offset", "Page", "page_of"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "MAX_OFFSET", "Limit", "Offset", "Page", "page_of"]
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -24,7 +24,16 @@ Limit = Annotated[
     int,
     Query(ge=1, le=MAX_LIMIT, description=f"Rows per page, 1 to {MAX_LIMIT}."),
 ]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip: 0 for the first page.")]
+MAX_OFFSET = 2**31 - 1
+"""Far beyond any list here, and small enough for every database's integer parameters."""
+Offset = Annotated[
+    int,
+    Query(
+        ge=0,
+        le=MAX_OFFSET,
+        description=f"Rows to skip: 0 for the first page, at most {MAX_OFFSET}.",
+    ),
+]
 
 _Item = TypeVar("_Item")
 

@@ -186,15 +186,21 @@ async def get_inventory(
 
 @router.get(
     "/sage",
-    summary="The Sage posting queue, connection and reconciliation",
+    summary="The Sage posting queue, connection and last reconciliation",
     description=(
         "Postings per state, those due now, the Sage environment and business, when "
-        "records were last read from Sage, and what is known of reconciliation (results "
-        "are not stored)."
+        "records were last read from Sage, and the last recorded reconciliation: when it "
+        "ran, what it compared, and its differences (those needing attention first), paged "
+        "by `limit` and `offset`."
     ),
 )
-async def get_sage(transactions: TransactionsDep) -> SageOut:
-    return await transactions.run(lambda unit: sage_summary(unit.session, unit.now))
+async def get_sage(
+    transactions: TransactionsDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
+) -> SageOut:
+    def work(unit: Unit) -> SageOut:
+        return sage_summary(unit.session, unit.now, limit=limit, offset=offset)
+
+    return await transactions.run(work)
 
 
 @router.get(

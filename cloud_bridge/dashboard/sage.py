@@ -3,10 +3,9 @@
 Rejected postings come from the posting error report (`cloud_bridge.posting.report`), so the
 dashboard shows the same lines, with Sage's own messages, as ``packline sage errors``.
 
-Reconciliation results are not stored: ``packline sage reconcile`` compares the bridge with
-Sage when it is run and prints the differences. The dashboard says so rather than showing a
-result it does not have, and shows what the bridge does hold: the queue, when it last posted,
-and when it last read each kind of record from Sage.
+Every reconciliation that finishes is recorded, so the panel shows the last result with its
+differences (see ``cloud_bridge.dashboard.reconcile``), beside the queue, when the bridge last
+posted, and when it last read each kind of record from Sage.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud_bridge.dashboard.paging import Page, page_of
+from cloud_bridge.dashboard.reconcile import last_reconcile
 from cloud_bridge.dashboard.schemas import (
-    ReconcileOut,
     RejectedPostingOut,
     SageOut,
     StateCountOut,
@@ -33,16 +32,14 @@ from cloud_bridge.db.posting import (
 )
 from cloud_bridge.posting.report import error_report
 
-__all__ = ["RECONCILE_NOT_STORED", "rejected_page", "sage_summary"]
-
-RECONCILE_NOT_STORED = (
-    "The bridge does not store reconciliation results: run 'packline sage reconcile' to compare "
-    "the bridge's shipments, postings and stock with Sage now."
-)
+__all__ = ["rejected_page", "sage_summary"]
 
 
-def sage_summary(session: Session, now: datetime) -> SageOut:
-    """Postings per state, the pending ones already due, the connection and the sync marks."""
+def sage_summary(session: Session, now: datetime, *, limit: int, offset: int) -> SageOut:
+    """Postings per state, those due, the connection, the sync marks and the last reconcile.
+
+    ``limit`` and ``offset`` page the last reconciliation's differences.
+    """
     counted = dict(
         session.execute(select(Posting.state, func.count()).group_by(Posting.state)).all()
     )
@@ -69,7 +66,7 @@ def sage_summary(session: Session, now: datetime) -> SageOut:
             )
             for mark in marks
         ],
-        reconcile=ReconcileOut(stored=False, note=RECONCILE_NOT_STORED),
+        reconcile=last_reconcile(session, limit=limit, offset=offset),
     )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from cloud_bridge.api.schemas_base import ApiModel
+from cloud_bridge.dashboard.paging import Page
 
 __all__ = [
     "BorrowOut",
@@ -17,7 +18,9 @@ __all__ = [
     "InventoryRowOut",
     "OrderRowOut",
     "OrdersByStateOut",
+    "ReconcileDifferenceOut",
     "ReconcileOut",
+    "ReconcileRunOut",
     "RejectedPostingOut",
     "RolloutOut",
     "SageOut",
@@ -141,11 +144,49 @@ class SyncMarkOut(ApiModel):
     synced_at: datetime = Field(description="When it was last read (UTC).")
 
 
-class ReconcileOut(ApiModel):
-    """What the bridge holds about reconciliation."""
+class ReconcileDifferenceOut(ApiModel):
+    """One difference the last reconciliation found between the bridge and Sage."""
 
-    stored: bool = Field(description="Whether a reconciliation result is kept by the bridge.")
-    note: str = Field(description="What to do to reconcile, or what is known of the last result.")
+    kind: str = Field(description="What disagrees, such as 'stock_mismatch' or 'awaiting_posting'.")
+    needs_attention: bool = Field(
+        description="False only for postings awaiting Sage, which are information, not a problem."
+    )
+    message: str = Field(description="The difference in words, as 'packline sage reconcile' says.")
+    shipment_id: int | None = Field(description="The shipment it concerns, if one.")
+    posting_id: int | None = Field(description="The posting it concerns, if one.")
+    sage_id: str | None = Field(description="The Sage document or stock item, if one.")
+    sku: str | None = Field(description="The product, if one.")
+
+
+class ReconcileRunOut(ApiModel):
+    """A stored reconciliation: when, against which business, what it compared, what it found."""
+
+    run_id: int = Field(description="The stored run's id.")
+    environment: str = Field(description="The Sage environment compared: test or live.")
+    business_id: str = Field(description="The Sage business compared.")
+    started_at: datetime = Field(description="When it started (UTC).")
+    finished_at: datetime = Field(description="When it finished (UTC).")
+    shipped_since: datetime | None = Field(
+        description="Shipments before this were left out of the shipment checks; null: none were."
+    )
+    shipment_lines_checked: int = Field(description="Shipment lines compared with postings.")
+    postings_checked: int = Field(description="Postings of this business compared.")
+    documents_checked: int = Field(description="Sage sales invoices and credit notes read.")
+    stock_items_checked: int = Field(description="Stock items whose quantity was compared.")
+    differences: int = Field(description="Differences found, postings awaiting Sage included.")
+    problems: int = Field(description="Differences that need attention.")
+    ok: bool = Field(description="True when nothing but postings awaiting Sage was found.")
+    difference_lines: Page[ReconcileDifferenceOut] = Field(
+        description="The differences, those needing attention first, paged by limit and offset."
+    )
+
+
+class ReconcileOut(ApiModel):
+    """The last reconciliation the bridge recorded, or why none is shown."""
+
+    stored: bool = Field(description="Whether any reconciliation has been recorded.")
+    note: str = Field(description="The last result's verdict, or how to run a reconciliation.")
+    last: ReconcileRunOut | None = Field(description="The newest recorded run; null if none.")
 
 
 class SageOut(ApiModel):

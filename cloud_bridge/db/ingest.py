@@ -29,6 +29,9 @@ class AppliedEvent(Base):
     """The event's UUID in its canonical 36-character text form."""
     type: Mapped[str] = mapped_column(String(64))
     applied_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    body: Mapped[str | None] = mapped_column(Text)
+    """The event as applied, as JSON text: what the export hands a warehouse. Null for events
+    applied before the bridge kept bodies (schema revision 0009)."""
 
     __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
 

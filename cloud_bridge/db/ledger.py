@@ -25,10 +25,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cloud_bridge.db.base import Base
 from cloud_bridge.db.types import UtcDateTime, string_enum, utc_now
 
-__all__ = ["ACTIVE_ALLOCATIONS_INDEX", "Allocation", "AllocationState"]
+__all__ = [
+    "ACTIVE_ALLOCATIONS_INDEX",
+    "ACTIVE_BORROWED_INDEX",
+    "Allocation",
+    "AllocationState",
+]
 
 ACTIVE_ALLOCATIONS_INDEX = "ix_allocations_active_by_account_sku"
 """The partial index that makes "active allocations of this SKU from this account" cheap."""
+
+ACTIVE_BORROWED_INDEX = "ix_allocations_active_borrowed"
+"""The partial index of active borrowed allocations, covering what the borrowing summary reads.
+
+Its condition is written as queries must write theirs (``borrowed = 1`` on SQLite, whose planner
+matches a partial index's terms literally), so compare with ``Allocation.borrowed == True``.
+"""
 
 
 class AllocationState(enum.StrEnum):
@@ -43,6 +55,8 @@ class AllocationState(enum.StrEnum):
 
 
 _ACTIVE_ONLY = text("state = 'active'")
+_ACTIVE_BORROWED_SQLITE = text("state = 'active' AND borrowed = 1")
+_ACTIVE_BORROWED_POSTGRESQL = text("state = 'active' AND borrowed")
 
 
 class Allocation(Base):
@@ -108,4 +122,13 @@ class Allocation(Base):
             sqlite_where=_ACTIVE_ONLY,
         ),
         Index("ix_allocations_order_line", "order_no", "line_id"),
+        Index(
+            ACTIVE_BORROWED_INDEX,
+            "order_no",
+            "sku",
+            "from_account_id",
+            "quantity",
+            postgresql_where=_ACTIVE_BORROWED_POSTGRESQL,
+            sqlite_where=_ACTIVE_BORROWED_SQLITE,
+        ),
     )

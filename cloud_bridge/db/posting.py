@@ -40,6 +40,7 @@ __all__ = [
     "SageConnection",
     "SageEnvironment",
     "SageItemKind",
+    "SageReconcileRun",
     "SageRecord",
     "SageSyncMark",
     "ShipmentCorrection",
@@ -228,3 +229,38 @@ class SageConnection(Base):
     selected_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
     __table_args__ = (CheckConstraint(f"id = {SAGE_CONNECTION_ID}", name="single_row"),)
+
+
+class SageReconcileRun(Base):
+    """One finished reconciliation: what was compared with Sage, and every difference found.
+
+    Written by the reconciliation itself, whoever runs it, so the dashboard can show the last
+    result instead of asking someone to run ``packline sage reconcile`` and read the terminal.
+    """
+
+    __tablename__ = "sage_reconcile_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[SageEnvironment] = mapped_column(
+        string_enum(SageEnvironment, "sage_environment")
+    )
+    business_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    shipped_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The lower bound of the shipment checks, if the run had one."""
+    shipment_lines_checked: Mapped[int] = mapped_column(Integer)
+    postings_checked: Mapped[int] = mapped_column(Integer)
+    documents_checked: Mapped[int] = mapped_column(Integer)
+    """Sage sales invoices and credit notes read."""
+    stock_items_checked: Mapped[int] = mapped_column(Integer)
+    differences: Mapped[int] = mapped_column(Integer)
+    problems: Mapped[int] = mapped_column(Integer)
+    """Differences that need attention: all but postings awaiting Sage."""
+    difference_lines: Mapped[str] = mapped_column(Text)
+    """Every difference as JSON: a list of objects with ``kind``, ``message`` and the ids."""
+
+    __table_args__ = (
+        Index("ix_sage_reconcile_runs_finished_at", "finished_at"),
+        CheckConstraint("problems <= differences", name="problems_within_differences"),
+    )

@@ -77,7 +77,8 @@ LABELS = Dataset(
     "labels",
     _columns(
         ("station_id", T), ("seq", N), ("event_id", T), ("action", T), ("order_no", T),
-        ("label_id", T), ("reason", T), ("station_at", U), ("applied_at", U),
+        ("label_id", T), ("sscc", T), ("carrier", T), ("tracking_number", T), ("reason", T),
+        ("station_at", U), ("applied_at", U),
     ),
 )  # fmt: skip
 SAGE_POSTINGS = Dataset(
@@ -99,8 +100,11 @@ SAGE_POSTING_LINES = Dataset(
 )  # fmt: skip
 STATION_EVENTS = Dataset(
     "station_events",
-    _columns(("station_id", T), ("seq", N), ("event_id", T), ("type", T), ("applied_at", U)),
-)
+    _columns(
+        ("station_id", T), ("seq", N), ("event_id", T), ("type", T), ("applied_at", U),
+        ("body", T),
+    ),
+)  # fmt: skip
 
 DATASETS: tuple[Dataset, ...] = (
     ORDERS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cloud_bridge.errors import BridgeError
 
-__all__ = ["ExportError", "ExportInputError", "WatermarkError"]
+__all__ = ["ExportError", "ExportInputError", "UnreadableEventBodyError", "WatermarkError"]
 
 
 class ExportError(BridgeError):
@@ -17,3 +17,7 @@ class ExportInputError(ExportError, ValueError):
 
 class WatermarkError(ExportError, ValueError):
     """The stored watermark cannot be read as one; nothing was written, nothing is guessed."""
+
+
+class UnreadableEventBodyError(ExportError, ValueError):
+    """A stored event body is not the JSON object the bridge wrote; nothing was written."""

@@ -10,10 +10,11 @@ sequence applied with nothing missing below it. For an event with sequence ``seq
 - ``seq > cursor + 1``: parked durably, and the hole recorded in the cursor's ``gaps`` (for
   example ``5-6``) and logged, until the missing events arrive.
 
-The effect, the ``AppliedEvent`` row, the parked rows and the cursor change commit in one
-transaction. The cursor row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite's
-``BEGIN IMMEDIATE`` serialises every writer), so two bridge instances handed events of one
-station at the same time take turns: neither applies an effect twice nor skips a sequence.
+The effect, the ``AppliedEvent`` row (with the event's body, for the export), the parked rows
+and the cursor change commit in one transaction. The cursor row is locked first (``FOR UPDATE``
+on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` serialises every writer), so two bridge instances
+handed events of one station at the same time take turns: neither applies an effect twice nor
+skips a sequence.
 """
 
 from __future__ import annotations
@@ -281,6 +282,7 @@ def _apply_next(session: Session, cursor: StationCursor, event: StationEvent, no
                 event_id=event_id,
                 type=str(getattr(event, "type", type(event).__name__)),
                 applied_at=now,
+                body=encode(event).decode("utf-8"),
             )
         )
     else:

@@ -10,6 +10,8 @@ Why it works this way:
   not a problem: `ok` ignores it, and a quiet system (nothing pending) has no differences.
 * Everything from Sage is read through the client, which follows Sage's pagination; stock is
   read fresh from `stock_items`, never from the synced copy, because it is the thing checked.
+* Every run that finishes is stored (``reconcile_record``) by this function itself, whoever
+  calls it, so the dashboard can show the last result and what it covered.
 * Only postings of the client's environment (test or live) and business are compared, and
   shipments posted only in the other environment are left out: test history is never checked
   against the live books. Postings of the other environment that name this business are a
@@ -21,8 +23,8 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,6 +35,12 @@ from cloud_bridge.db.posting import Posting, PostingKind, PostingState, SageItem
 from cloud_bridge.db.shipping import Shipment, ShipmentLine
 from cloud_bridge.db.stock import Product, StockItem
 from cloud_bridge.posting.mapping import item_for
+from cloud_bridge.posting.reconcile_record import (
+    CheckedCounts,
+    RecordedDifference,
+    RunFacts,
+    record_reconciliation,
+)
 from cloud_bridge.sage.client import SageClient
 from cloud_bridge.sage.errors import SageEnvironmentMismatch, SageProtocolError
 
@@ -95,6 +103,17 @@ class Difference:
     def __str__(self) -> str:
         return f"{self.kind.value}: {self.message}"
 
+    def recorded(self) -> RecordedDifference:
+        """The difference as the bridge stores it with its reconciliation."""
+        return RecordedDifference(
+            kind=self.kind.value,
+            message=self.message,
+            shipment_id=self.shipment_id,
+            posting_id=self.posting_id,
+            sage_id=self.sage_id,
+            sku=self.sku,
+        )
+
 
 @dataclass(frozen=True)
 class Reconciliation:
@@ -102,6 +121,10 @@ class Reconciliation:
 
     business_id: str
     differences: list[Difference] = field(default_factory=list)
+    checked: CheckedCounts = field(default_factory=CheckedCounts)
+    """How much was compared."""
+    run_id: int | None = None
+    """The stored run (``sage_reconcile_runs``) this result was recorded as."""
 
     @property
     def problems(self) -> list[Difference]:
@@ -327,6 +350,7 @@ async def reconcile(
     business that only took postings from some date on); documents and stock are always checked
     whole.
     """
+    started_at = datetime.now(UTC)
     business_id = client.business_id
     with sessions() as session:
         bridge = _read_bridge(session, business_id, client.environment, shipped_since)
@@ -341,7 +365,31 @@ async def reconcile(
     ]
     order = list(DifferenceKind)
     differences.sort(key=lambda d: order.index(d.kind))
-    return Reconciliation(business_id, differences)
+    result = Reconciliation(business_id, differences, _checked(bridge, sage))
+    facts = RunFacts(
+        environment=client.environment,
+        business_id=business_id,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        shipped_since=shipped_since,
+        checked=result.checked,
+        problems=len(result.problems),
+    )
+    run_id = record_reconciliation(sessions, facts, [d.recorded() for d in differences])
+    return replace(result, run_id=run_id)
+
+
+def _checked(bridge: _BridgeSide, sage: _SageSide) -> CheckedCounts:
+    return CheckedCounts(
+        shipment_lines=len(bridge.shipped),
+        postings=len(bridge.postings),
+        documents=sum(len(documents) for documents in sage.documents.values()),
+        stock_items=sum(
+            1
+            for item_id, kind in bridge.items.values()
+            if kind is SageItemKind.STOCK and item_id is not None
+        ),
+    )
 
 
 def _postings_in_flight_or_failed(bridge: _BridgeSide) -> Iterable[Difference]:

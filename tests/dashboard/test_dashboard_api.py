@@ -21,7 +21,7 @@ from dashboard_world import (
 )
 
 from cloud_bridge.api.roles import ROUTE_PERMISSIONS, Permission, Role
-from cloud_bridge.dashboard.sage import RECONCILE_NOT_STORED
+from cloud_bridge.dashboard.reconcile import RECONCILE_NEVER_RUN
 from cloud_bridge.db.fleet import FleetStation
 from cloud_bridge.db.models import Posting, PostingKind, PostingState, Shipment, ShipmentLine
 from cloud_bridge.db.posting import SageEnvironment
@@ -110,8 +110,11 @@ async def test_a_limit_over_500_is_refused_naming_limit(dashboard: Dashboard, pa
     assert response.json()["error"]["field"] == "limit"
 
 
-@pytest.mark.parametrize(("name", "value"), [("limit", 0), ("offset", -1), ("limit", "ten")])
-async def test_a_limit_below_one_or_a_negative_offset_is_refused_by_name(
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("limit", 0), ("offset", -1), ("limit", "ten"), ("offset", 2**63)],
+)
+async def test_a_limit_below_one_or_an_offset_out_of_range_is_refused_by_name(
     dashboard: Dashboard, name: str, value: int | str
 ) -> None:
     response = await dashboard.client.get(
@@ -376,7 +379,7 @@ async def test_an_account_that_only_borrows_a_product_is_listed_and_filters_appl
 # --- Sage -------------------------------------------------------------------------------------
 
 
-async def test_sage_shows_an_empty_queue_and_says_reconciliation_is_not_stored(
+async def test_sage_shows_an_empty_queue_and_says_no_reconciliation_has_run(
     dashboard: Dashboard,
 ) -> None:
     sage = await dashboard.read("sage")
@@ -389,7 +392,7 @@ async def test_sage_shows_an_empty_queue_and_says_reconciliation_is_not_stored(
         "dismissed": 0,
     }
     assert sage["environment"] is None
-    assert sage["reconcile"] == {"stored": False, "note": RECONCILE_NOT_STORED}
+    assert sage["reconcile"] == {"stored": False, "note": RECONCILE_NEVER_RUN, "last": None}
     assert rejected == {"items": [], "total": 0, "limit": 50, "offset": 0, "next_offset": None}
 
 

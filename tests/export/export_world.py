@@ -39,12 +39,24 @@ from edge.contract import (
     OrderScanned,
     StationEvent,
 )
+from edge.station.sscc import compose_sscc
 
 STATION = "w1.st01"
 PRICE = Decimal("19.99")
 TAX = Decimal("0.20")
 GTINS = {"MUG": "05012345678900", "TEA": "04006381333931", "PEN": "09501101530003"}
 _SETTINGS = BridgeSettings(check_credit_line=False)
+COMPANY_PREFIX = "5012345"
+
+
+def sscc_of(order_no: str) -> str:
+    """The SSCC the station gives the parcel of ``SO-<n>``: serial reference n."""
+    return compose_sscc(0, COMPANY_PREFIX, int(order_no.removeprefix("SO-")))
+
+
+def label_of(order_no: str) -> str:
+    """The label id the station prints for the order's parcel: ``L`` and its SSCC."""
+    return f"L{sscc_of(order_no)}"
 
 
 @dataclass
@@ -168,7 +180,7 @@ class ExportWorld:
             LabelPrinted,
             order_no,
             station=station,
-            label_id=f"LBL-{order_no}",
+            label_id=label_of(order_no),
             carrier="DPD",
             tracking_number=f"TRK-{order_no}",
         )
@@ -183,7 +195,7 @@ class ExportWorld:
             station=station,
             session=session,
             order_version=1,
-            label_id=f"LBL-{order_no}",
+            label_id=label_of(order_no),
             carrier="DPD",
             tracking_number=f"TRK-{order_no}",
         )
@@ -202,7 +214,7 @@ class ExportWorld:
         return self.complete(order_no)
 
     def reprint_and_void(self, order_no: str) -> None:
-        label = f"LBL-{order_no}"
+        label = label_of(order_no)
         self.send(LabelReprinted, order_no, label_id=label, reason="smudged")
         self.send(LabelVoided, order_no, label_id=label, reason="parcel re-packed")
 

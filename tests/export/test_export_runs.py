@@ -5,6 +5,7 @@ PostgreSQL, as Parquet (typed, money exact) and as CSV."""
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,11 +16,13 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 from sage_world import new_world
+from sqlalchemy import update
 
+from cloud_bridge.db.models import AppliedEvent
 from cloud_bridge.export import WATERMARK_FILE, ExportOptions, ExportSummary, run_export
 from firmware_sim.sage import ManualClock, SageSandbox, SageSandboxServer
 
-from .export_world import PRICE, STATION, TAX, ExportWorld
+from .export_world import PRICE, STATION, TAX, ExportWorld, label_of, sscc_of
 
 EVERY_DATASET = {
     "orders",
@@ -148,13 +151,17 @@ async def test_the_first_run_exports_every_settled_row_of_every_dataset_with_exa
     )
     assert correction["quantity_after"] == 1
     labels = rows(folder, summary, "labels")
-    assert [(label["action"], label["label_id"], label["reason"]) for label in labels] == [
-        ("printed", None, None),
-        ("reprinted", f"LBL-{books['shipped']}", "smudged"),
-        ("voided", f"LBL-{books['shipped']}", "parcel re-packed"),
-        ("printed", None, None),
+    shipped, corrected = books["shipped"], books["corrected"]
+    assert [
+        (label["action"], label["order_no"], label["label_id"], label["sscc"], label["reason"])
+        for label in labels
+    ] == [
+        ("printed", shipped, label_of(shipped), sscc_of(shipped), None),
+        ("reprinted", shipped, label_of(shipped), sscc_of(shipped), "smudged"),
+        ("voided", shipped, label_of(shipped), sscc_of(shipped), "parcel re-packed"),
+        ("printed", corrected, label_of(corrected), sscc_of(corrected), None),
     ]
-    assert labels[1]["order_no"] == books["shipped"]
+    assert (labels[0]["carrier"], labels[0]["tracking_number"]) == ("DPD", f"TRK-{shipped}")
     assert labels[1]["station_at"].tzinfo is not None
     postings = rows(folder, summary, "sage_postings")
     assert [(p["shipment_id"], p["kind"], p["state"]) for p in postings] == [
@@ -174,6 +181,48 @@ async def test_the_first_run_exports_every_settled_row_of_every_dataset_with_exa
     events = rows(folder, summary, "station_events")
     assert [event["seq"] for event in events] == list(range(1, world.events + 1))
     assert summary.rows == {name: len(rows(folder, summary, name)) for name in EVERY_DATASET}
+
+
+async def test_each_station_event_carries_its_body_as_the_bridge_applied_it(
+    world: ExportWorld, tmp_path: Path
+) -> None:
+    books = await trade(world)
+    folder = tmp_path / "warehouse"
+
+    summary = export(world, folder)
+
+    events = rows(folder, summary, "station_events")
+    bodies = [json.loads(event["body"]) for event in events]
+    assert [(body["seq"], body["type"]) for body in bodies] == [
+        (event["seq"], event["type"]) for event in events
+    ]
+    assert [body["event_id"] for body in bodies] == [event["event_id"] for event in events]
+    picks = [body for body in bodies if body["type"] == "line_picked"]
+    assert [(p["order_id"], p["line_id"], p["sku"], p["quantity"]) for p in picks[:2]] == [
+        (books["shipped"], "1", "MUG", 5),
+        (books["shipped"], "2", "TEA", 2),
+    ]
+    assert table(folder, summary, "station_events").schema.field("body").type == pa.string()
+
+
+async def test_events_applied_before_bodies_were_kept_export_a_null_body(
+    world: ExportWorld, tmp_path: Path
+) -> None:
+    books = await trade(world)
+    with world.sage.sessions.begin() as session:
+        session.execute(update(AppliedEvent).values(body=None))  # as revision 0008 left them
+    folder = tmp_path / "warehouse"
+
+    summary = export(world, folder)
+
+    assert {event["body"] for event in rows(folder, summary, "station_events")} == {None}
+    labels = rows(folder, summary, "labels")
+    assert [(label["action"], label["order_no"], label["label_id"]) for label in labels] == [
+        ("printed", None, None),
+        ("reprinted", books["shipped"], label_of(books["shipped"])),
+        ("voided", books["shipped"], label_of(books["shipped"])),
+        ("printed", None, None),
+    ], "a reprint or void still has the audit trail's order and label; a first print nothing"
 
 
 async def test_columns_are_typed_money_as_decimals_and_instants_in_utc(
@@ -292,6 +341,11 @@ async def test_the_csv_format_has_a_header_and_exact_decimal_and_utc_text(
     assert shipment["shipped_at"].endswith("Z")
     assert datetime.fromisoformat(shipment["shipped_at"]).tzinfo is not None
     assert summary.rows["order_lines"] == len(lines)
+    with (folder / summary.files["station_events"]).open(newline="", encoding="utf-8") as handle:
+        events = list(csv.DictReader(handle))
+    assert [json.loads(event["body"])["seq"] for event in events] == [
+        int(event["seq"]) for event in events
+    ]
 
 
 async def test_a_later_since_than_the_watermark_applies_and_says_so(

@@ -1,12 +1,15 @@
 /* The manager's dashboard: asks for a token, keeps it in this tab's sessionStorage, and fills
    each panel from the bridge's JSON under /dashboard/api with "Authorization: Bearer".
-   Nothing here is fetched from anywhere but the bridge that served the page. */
+   Nothing here is fetched from anywhere but the bridge that served the page.
+   It refreshes itself every REFRESH_SECONDS while the tab is visible (and the box is ticked),
+   keeping each list's page and updating the charts' data in place. */
 "use strict";
 
 (() => {
   const TOKEN_KEY = "packline.dashboard.token";
   const API = "api";
   const OKABE_ITO = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442"];
+  const REFRESH_SECONDS = 15;
 
   class AuthError extends Error {}
 
@@ -78,23 +81,42 @@
   /* --- paged lists ------------------------------------------------------------------------ */
 
   /* A list the server pages: keeps its offset and filters, and draws a pager under the table. */
+  /* Previous/next buttons under a page; the one that had focus gets it back after a redraw. */
+  function pager(page, { onPrevious, onNext, noun = "Rows" }) {
+    const first = page.total === 0 ? 0 : page.offset + 1;
+    const last = page.offset + page.items.length;
+    const focused = document.activeElement ? document.activeElement.dataset.pager : undefined;
+    const previous = el("button", { type: "button", disabled: page.offset === 0, "data-pager": "previous", text: "Previous page" });
+    const next = el("button", { type: "button", disabled: page.next_offset === null, "data-pager": "next", text: "Next page" });
+    previous.addEventListener("click", onPrevious);
+    next.addEventListener("click", onNext);
+    const box = el("div", { className: "pager" }, el("p", { text: `${noun} ${first} to ${last} of ${page.total}` }), previous, next);
+    const refocus = { previous, next }[focused];
+    return { box, restoreFocus: () => { if (refocus && !refocus.disabled) refocus.focus(); } };
+  }
+
+  /* Whether a container held the focus, so a redraw can keep it there. */
+  const holdsFocus = (container) => container.contains(document.activeElement);
+
+  /* A list the server pages: keeps its offset and filters, and draws a pager under the table.
+     Only the newest request draws, so a refresh cannot overwrite a page the user turned to. */
   function pagedList(container, { caption, path, columns, rows = 10, filters = () => ({}) }) {
     let offset = 0;
+    let latest = 0;
     const holder = el("div");
     container.append(holder);
 
     async function load() {
+      const ticket = ++latest;
       const page = await api(path, { limit: rows, offset, ...filters() });
-      const first = page.total === 0 ? 0 : page.offset + 1;
-      const last = page.offset + page.items.length;
-      const previous = el("button", { type: "button", disabled: page.offset === 0, text: "Previous page" });
-      const next = el("button", { type: "button", disabled: page.next_offset === null, text: "Next page" });
-      previous.addEventListener("click", () => { offset = Math.max(0, offset - rows); guarded(load); });
-      next.addEventListener("click", () => { offset = page.next_offset; guarded(load); });
-      holder.replaceChildren(
-        table(caption, columns, page.items),
-        el("div", { className: "pager" }, el("p", { text: `Rows ${first} to ${last} of ${page.total}` }), previous, next),
-      );
+      if (ticket !== latest) return;
+      const hadFocus = holdsFocus(holder);
+      const controls = pager(page, {
+        onPrevious: () => { offset = Math.max(0, offset - rows); guarded(load); },
+        onNext: () => { offset = page.next_offset; guarded(load); },
+      });
+      holder.replaceChildren(table(caption, columns, page.items), controls.box);
+      if (hadFocus) controls.restoreFocus();
     }
 
     return { load, reset() { offset = 0; return load(); } };
@@ -201,18 +223,31 @@
     body.append(box, data);
     return async () => {
       const chart = await api(path);
-      const canvas = el("canvas", { id: canvasId, role: "img", "aria-label": `${chart.title}. The figures are in the data table below.` });
-      box.replaceChildren(canvas);
       const columns = [{ label: type === "line" ? "Hour" : "Station", value: (row) => row.label }].concat(
         chart.series.map((series, index) => ({ label: series.label, number: true, value: (row) => row.values[index] })),
       );
       const rows = chart.labels.map((label, index) => ({ label, values: chart.series.map((s) => s.values[index]) }));
-      data.replaceChildren(el("details", {}, el("summary", { text: `${chart.title}: data table` }), table(chart.title, columns, rows)));
-      if (charts[name]) charts[name].destroy();
+      const open = data.querySelector("details") ? data.querySelector("details").open : false;
+      data.replaceChildren(el("details", { open }, el("summary", { text: `${chart.title}: data table` }), table(chart.title, columns, rows)));
       if (typeof Chart === "undefined") {
         box.replaceChildren(el("p", { className: "note", text: "The chart could not be drawn; the data table below has the figures." }));
         return;
       }
+      const drawn = charts[name];
+      if (drawn && drawn.data.datasets.length === chart.series.length) {
+        /* A refresh: new figures into the chart that is there, no new canvas, no flicker. */
+        drawn.data.labels = chart.labels;
+        chart.series.forEach((series, index) => {
+          drawn.data.datasets[index].label = series.label;
+          drawn.data.datasets[index].data = series.values;
+        });
+        drawn.options.plugins.legend.display = chart.series.length > 1;
+        drawn.update("none");
+        return;
+      }
+      if (drawn) drawn.destroy();
+      const canvas = el("canvas", { id: canvasId, role: "img", "aria-label": `${chart.title}. The figures are in the data table below.` });
+      box.replaceChildren(canvas);
       charts[name] = new Chart(canvas, {
         type,
         data: {
@@ -299,8 +334,9 @@
 
   function sagePanel(body) {
     const summaryBox = el("div");
+    const reconcileBox = el("div");
     const rejectedBox = el("div");
-    body.append(summaryBox, el("h3", { text: "Rejected postings" }), rejectedBox);
+    body.append(summaryBox, reconcileBox, el("h3", { text: "Rejected postings" }), rejectedBox);
     const rejected = pagedList(rejectedBox, {
       caption: "Postings Sage refused, with Sage's messages",
       path: "sage/rejected",
@@ -314,8 +350,53 @@
         { label: "Written", value: (p) => when(p.created_at) },
       ],
     });
-    return async () => {
-      const sage = await api("sage");
+    const DIFFERENCES_PER_PAGE = 10;
+    let differencesOffset = 0;
+    let latest = 0;
+
+    function drawReconcile(reconcile) {
+      const last = reconcile.last;
+      const parts = [el("h3", { text: "Last reconcile result" })];
+      if (!last) {
+        parts.push(el("p", { className: "note", text: reconcile.note }));
+        reconcileBox.replaceChildren(...parts);
+        return;
+      }
+      const verdict = last.ok ? badge("good", "\u2713", "Agreed") : badge("bad", "\u26A0", `${last.problems} ${last.problems === 1 ? "problem" : "problems"}`);
+      parts.push(
+        el("p", {}, verdict, ` ${reconcile.note}`),
+        el("p", { className: "note", text:
+          `Ran ${when(last.started_at)} to ${when(last.finished_at)}` +
+          (last.shipped_since ? `, shipments since ${when(last.shipped_since)}` : "") +
+          `. Compared ${last.shipment_lines_checked} shipment lines, ${last.postings_checked} postings, ` +
+          `${last.documents_checked} Sage documents and ${last.stock_items_checked} stock items.` }),
+      );
+      const page = last.difference_lines;
+      if (page.total > 0) {
+        const hadFocus = holdsFocus(reconcileBox);
+        const controls = pager(page, {
+          noun: "Differences",
+          onPrevious: () => { differencesOffset = Math.max(0, differencesOffset - DIFFERENCES_PER_PAGE); guarded(loadSummary); },
+          onNext: () => { differencesOffset = page.next_offset; guarded(loadSummary); },
+        });
+        parts.push(table("Differences the last reconciliation found, those needing attention first", [
+          { label: "Kind", value: (d) => (d.needs_attention ? badge("bad", "\u26A0", stateLabel(d.kind)) : badge("info", "\u2022", stateLabel(d.kind))) },
+          { label: "Difference", className: "message", value: (d) => d.message },
+          { label: "Shipment", value: (d) => shown(d.shipment_id) },
+          { label: "Posting", value: (d) => shown(d.posting_id) },
+          { label: "Product", value: (d) => shown(d.sku) },
+        ], page.items), controls.box);
+        reconcileBox.replaceChildren(...parts);
+        if (hadFocus) controls.restoreFocus();
+        return;
+      }
+      reconcileBox.replaceChildren(...parts);
+    }
+
+    async function loadSummary() {
+      const ticket = ++latest;
+      const sage = await api("sage", { limit: DIFFERENCES_PER_PAGE, offset: differencesOffset });
+      if (ticket !== latest) return;
       const connection = sage.environment
         ? `Posting to the ${sage.environment} environment, business ${sage.business_id}.`
         : "The bridge has not posted to Sage yet, so no environment is recorded.";
@@ -326,15 +407,17 @@
           { label: "Postings", number: true, value: (s) => s.count },
         ], sage.queue),
         el("p", { text: `Pending and due now: ${sage.due_now}. Last posted: ${when(sage.last_posted_at)}.` }),
-        el("h3", { text: "Last reconcile result" }),
-        el("p", { className: "note", text: sage.reconcile.note }),
         table("Records last read from Sage", [
           { label: "Resource", value: (m) => m.resource },
           { label: "Business", value: (m) => m.business_id },
           { label: "Read at", value: (m) => when(m.synced_at) },
         ], sage.sync_marks),
       );
-      await rejected.load();
+      drawReconcile(sage.reconcile);
+    }
+
+    return async () => {
+      await Promise.all([loadSummary(), rejected.load()]);
     };
   }
 
@@ -388,10 +471,12 @@
   }
 
   function showSignIn(message) {
+    autoRefresh.stop();
     sessionStorage.removeItem(TOKEN_KEY);
     byId("panels").hidden = true;
     byId("refresh").hidden = true;
     byId("sign-out").hidden = true;
+    byId("auto-refresh-control").hidden = true;
     byId("sign-in").hidden = false;
     byId("updated").textContent = "";
     showNotice(message || "");
@@ -416,7 +501,16 @@
     }
   }
 
-  async function loadAll() {
+  const clock = (date) => date.toISOString().slice(11, 19);
+
+  /* Loads every panel; a load already under way is joined rather than started twice. */
+  let loading = null;
+  function loadAll() {
+    if (!loading) loading = loadEveryPanel().finally(() => { loading = null; });
+    return loading;
+  }
+
+  async function loadEveryPanel() {
     for (const name of Object.keys(loaders)) {
       const body = panelBody(name);
       if (!body.hasChildNodes()) body.append(el("p", { className: "loading", text: "Loading\u2026" }));
@@ -426,21 +520,63 @@
       panelBody(name).querySelectorAll(":scope > .loading").forEach((node) => node.remove());
     }, name)));
     const loaded = results.every(Boolean);
-    if (loaded) byId("updated").textContent = `Updated ${when(new Date().toISOString())}`;
+    if (loaded) {
+      const now = new Date();
+      const updated = byId("updated");
+      updated.textContent = `Updated at ${clock(now)} UTC`;
+      updated.dataset.updatedAt = now.toISOString();
+    }
     return loaded;
   }
+
+  /* Refreshes every REFRESH_SECONDS while signed in, the tab is visible and the box is ticked.
+     The next refresh is planned only once the last one is done, so two never overlap; a tab
+     that comes back into view refreshes at once if its figures are older than the interval. */
+  const autoRefresh = (() => {
+    let timer = null;
+    let running = false;
+    let lastRun = 0;
+    const wanted = () => running && !document.hidden && byId("auto-refresh").checked;
+
+    function plan(delay) {
+      clearTimeout(timer);
+      timer = wanted() ? setTimeout(tick, delay) : null;
+    }
+
+    async function tick() {
+      timer = null;
+      if (!wanted()) return;
+      lastRun = Date.now();
+      await loadAll();
+      plan(REFRESH_SECONDS * 1000);
+    }
+
+    function resume() {
+      const due = lastRun + REFRESH_SECONDS * 1000 - Date.now();
+      plan(Math.max(0, due));
+    }
+
+    return {
+      start() { running = true; lastRun = Date.now(); plan(REFRESH_SECONDS * 1000); },
+      stop() { running = false; plan(0); },
+      resume,
+      ranNow() { lastRun = Date.now(); if (running) plan(REFRESH_SECONDS * 1000); },
+    };
+  })();
 
   async function start() {
     byId("sign-in").hidden = true;
     byId("panels").hidden = false;
     byId("refresh").hidden = false;
     byId("sign-out").hidden = false;
+    byId("auto-refresh-control").hidden = false;
     showNotice("");
     const loaded = await loadAll();
     if (loaded && document.body.dataset.loaded !== "true") {
       window.__dashboardLoadedAt = performance.timeOrigin + performance.now();
       document.body.dataset.loaded = "true";
     }
+    if (sessionStorage.getItem(TOKEN_KEY)) autoRefresh.start();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -452,7 +588,9 @@
       sessionStorage.setItem(TOKEN_KEY, token);
       start();
     });
-    byId("refresh").addEventListener("click", () => loadAll());
+    byId("refresh").addEventListener("click", async () => { await loadAll(); autoRefresh.ranNow(); });
+    byId("auto-refresh").addEventListener("change", () => autoRefresh.resume());
+    document.addEventListener("visibilitychange", () => autoRefresh.resume());
     byId("sign-out").addEventListener("click", () => showSignIn("Signed out. The token is forgotten."));
     if (sessionStorage.getItem(TOKEN_KEY)) start();
     else showSignIn("");
