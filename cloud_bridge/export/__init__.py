@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cloud_bridge.export.datasets import DATASETS, Dataset
-    from cloud_bridge.export.errors import ExportError, ExportInputError, WatermarkError
+    from cloud_bridge.export.errors import (
+        ExportBusyError,
+        ExportError,
+        ExportInputError,
+        LeftoverFileError,
+        WatermarkError,
+    )
     from cloud_bridge.export.files import FORMATS, ExportFormat
     from cloud_bridge.export.run import ExportOptions, ExportSummary, run_export
     from cloud_bridge.export.watermark import WATERMARK_FILE, ExportWatermark, read_watermark
@@ -25,12 +31,14 @@ __all__ = [
     "FORMATS",
     "WATERMARK_FILE",
     "Dataset",
+    "ExportBusyError",
     "ExportError",
     "ExportFormat",
     "ExportInputError",
     "ExportOptions",
     "ExportSummary",
     "ExportWatermark",
+    "LeftoverFileError",
     "WatermarkError",
     "read_watermark",
     "run_export",
@@ -39,8 +47,10 @@ __all__ = [
 _HOMES = {
     "DATASETS": "datasets",
     "Dataset": "datasets",
+    "ExportBusyError": "errors",
     "ExportError": "errors",
     "ExportInputError": "errors",
+    "LeftoverFileError": "errors",
     "WatermarkError": "errors",
     "FORMATS": "files",
     "ExportFormat": "files",

@@ -3,7 +3,8 @@
 Meant for a nightly job: each run writes the rows that are new since the watermark stored in
 DIR, one file per dataset, and prints how many rows each dataset got. Bad input (an unknown
 format, an unreadable --since, a DIR that is a file, a damaged watermark, a config or database
-that cannot be used) is one line naming the problem and exit status 2, with nothing written.
+that cannot be used, another export already running into DIR) is one line naming the problem
+and exit status 2, with nothing written.
 """
 
 from __future__ import annotations
@@ -92,19 +93,22 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _refuse(str(error))
     try:
-        config = load_bridge_config(args.config)
+        database_url = load_bridge_config(args.config).bridge.database_url
+    except (ConfigError, BridgeError, OSError) as error:
+        return _refuse(str(error))
+    try:
         summary = run_export(
             ExportOptions(
-                database_url=config.bridge.database_url,
+                database_url=database_url,
                 directory=args.directory,
                 file_format=args.file_format,
                 since=since,
             )
         )
-    except (ConfigError, BridgeError, OSError) as error:
+    except (BridgeError, OSError) as error:
         return _refuse(str(error))
     except SQLAlchemyError as error:
-        return _refuse(f"database {_hidden(config.bridge.database_url)}: {error.args[0]}")
+        return _refuse(f"database {_hidden(database_url)}: {error.args[0]}")
     if args.json:
         print(json.dumps(summary.as_json(), indent=2), flush=True)
     else:
@@ -138,5 +142,7 @@ def _print_table(summary: ExportSummary) -> None:
     console = Console()
     console.print(table)
     console.print(summary.lower_bound)
+    for path in summary.finished_leftovers:
+        console.print(f"renamed {path}: its run was committed but stopped before renaming it")
     for path in summary.removed_leftovers:
-        console.print(f"removed {path}, left by a run that did not finish")
+        console.print(f"removed {path}: its run stopped before it was committed")

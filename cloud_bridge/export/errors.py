@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from cloud_bridge.errors import BridgeError
 
-__all__ = ["ExportError", "ExportInputError", "UnreadableEventBodyError", "WatermarkError"]
+__all__ = [
+    "ExportBusyError",
+    "ExportError",
+    "ExportInputError",
+    "LeftoverFileError",
+    "UnreadableEventBodyError",
+    "WatermarkError",
+]
 
 
 class ExportError(BridgeError):
@@ -21,3 +28,12 @@ class WatermarkError(ExportError, ValueError):
 
 class UnreadableEventBodyError(ExportError, ValueError):
     """A stored event body is not the JSON object the bridge wrote; nothing was written."""
+
+
+class ExportBusyError(ExportError, RuntimeError):
+    """Another run holds the export directory's lock; nothing was written."""
+
+
+class LeftoverFileError(ExportError, ValueError):
+    """The export directory holds a data file its watermark cannot account for; nothing was
+    written, because exporting again could hand the warehouse the same rows twice."""

@@ -4,7 +4,10 @@
   The bridge applies a station's events strictly in sequence order, each under its cursor's row
   lock, so once sequence n is visible every applied event below it is too; nothing commits late.
   Each carries the event's body as the bridge applied it (null for events applied before the
-  bridge kept bodies).
+  bridge kept bodies). They are read station by station with ``station_id = ? AND seq > ?``, a
+  range of the primary key, so a run reads only the new events however long the log is; the
+  stations come from ``station_cursors`` (one small row per station, written in the same
+  transaction as the station's first applied event), so a new station is found too.
 - Labels: the ``label_printed``, ``label_reprinted`` and ``label_voided`` events among those,
   with what each said about its label; see ``labels``.
 - Shipments (with their lines as they stand when first exported) and shipment corrections: by
@@ -14,60 +17,69 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Generator, Sequence
+from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Row as SqlRow
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from cloud_bridge.db.models import AppliedEvent, Shipment, ShipmentCorrection
+from cloud_bridge.db.models import AppliedEvent, Shipment, ShipmentCorrection, StationCursor
+from cloud_bridge.export.chunks import CHUNK
 from cloud_bridge.export.datasets import Row
-from cloud_bridge.export.id_cursor import IdRead, read_by_id
+from cloud_bridge.export.id_cursor import read_by_id
 from cloud_bridge.export.labels import LABEL_EVENTS, label_rows
 from cloud_bridge.export.watermark import IdCursor
 from cloud_bridge.export.window import ReadWindow
 
-__all__ = ["EventRead", "read_corrections", "read_shipments", "read_station_events"]
+__all__ = ["EventRow", "event_rows", "read_corrections", "read_shipments", "read_station_events"]
+
+EventRow = SqlRow[str, int, str, str, datetime, str | None]
+"""An applied event as read: station, seq, event id, type, applied at, body."""
+
+_EVENT_COLUMNS = (
+    AppliedEvent.station_id,
+    AppliedEvent.seq,
+    AppliedEvent.event_id,
+    AppliedEvent.type,
+    AppliedEvent.applied_at,
+    AppliedEvent.body,
+)
 
 
-@dataclass(frozen=True)
-class EventRead:
-    """The station events and label rows to export, and the per-station sequences to store."""
+def read_station_events(
+    session: Session, cursor: dict[str, int], window: ReadWindow
+) -> Generator[list[EventRow], None, dict[str, int]]:
+    """Batches of applied events above each station's stored sequence, in (station, seq) order.
 
-    events: list[Row]
-    labels: list[Row]
-    cursor: dict[str, int]
-
-
-def read_station_events(session: Session, cursor: dict[str, int], window: ReadWindow) -> EventRead:
-    """Every applied event above each station's stored sequence, in (station, seq) order."""
-    beyond = [
-        and_(AppliedEvent.station_id == station, AppliedEvent.seq > seq)
-        for station, seq in cursor.items()
-    ]
-    unknown = AppliedEvent.station_id.not_in(list(cursor)) if cursor else AppliedEvent.seq > 0
-    # Plain rows, not mapped objects: events outnumber every other dataset.
-    rows = session.execute(
-        select(
-            AppliedEvent.station_id,
-            AppliedEvent.seq,
-            AppliedEvent.event_id,
-            AppliedEvent.type,
-            AppliedEvent.applied_at,
-            AppliedEvent.body,
-        )
-        .where(or_(unknown, *beyond))
-        .order_by(AppliedEvent.station_id, AppliedEvent.seq)
-    ).all()
+    Plain rows, not mapped objects: events outnumber every other dataset. Returns the
+    per-station sequences to store.
+    """
+    stations = set(cursor) | set(session.scalars(select(StationCursor.station_id)))
     advanced = dict(cursor)
-    for row in rows:
-        advanced[row.station_id] = max(advanced.get(row.station_id, 0), row.seq)
-    wanted = [row for row in rows if window.includes(row.applied_at)]
-    events: list[Row] = [row._asdict() for row in wanted]
-    labels = label_rows(session, [row for row in wanted if row.type in LABEL_EVENTS])
-    return EventRead(events=events, labels=labels, cursor=advanced)
+    for station in sorted(stations):
+        query = (
+            select(*_EVENT_COLUMNS)
+            .where(AppliedEvent.station_id == station, AppliedEvent.seq > cursor.get(station, 0))
+            .order_by(AppliedEvent.seq)
+            .execution_options(yield_per=CHUNK)
+        )
+        for batch in session.execute(query).partitions():
+            advanced[station] = batch[-1].seq
+            if wanted := [row for row in batch if window.includes(row.applied_at)]:
+                yield wanted
+    return advanced
 
 
-def read_shipments(session: Session, cursor: IdCursor, window: ReadWindow) -> IdRead[Shipment]:
+def event_rows(session: Session, events: Sequence[EventRow]) -> tuple[list[Row], list[Row]]:
+    """The ``station_events`` rows of a batch of applied events, and its ``labels`` rows."""
+    labels = label_rows(session, [event for event in events if event.type in LABEL_EVENTS])
+    return [event._asdict() for event in events], labels
+
+
+def read_shipments(
+    session: Session, cursor: IdCursor, window: ReadWindow
+) -> Generator[list[Shipment], None, IdCursor]:
     """Shipments not exported yet, with their lines as they stand now."""
     return read_by_id(
         session,
@@ -84,7 +96,7 @@ def read_shipments(session: Session, cursor: IdCursor, window: ReadWindow) -> Id
 
 def read_corrections(
     session: Session, cursor: IdCursor, window: ReadWindow
-) -> IdRead[ShipmentCorrection]:
+) -> Generator[list[ShipmentCorrection], None, IdCursor]:
     """Shipment corrections not exported yet."""
     return read_by_id(
         session,

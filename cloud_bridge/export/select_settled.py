@@ -9,13 +9,17 @@
   Orders have no id that grows and no "updated at", so new orders are found by ``created_at``,
   re-reading the late-commit window before the previous run and skipping those already seen;
   unsettled ones wait as pending. A shipment correction can change a settled order's shipped
-  quantities afterwards; that change is exported as a shipment correction, not as the order again.
+  quantities afterwards (and move a shipped order back to partially shipped or new); that change
+  is exported as a shipment correction, not as the order again. A partially shipped order is not
+  settled: the bridge keeps allocating its balance, so it waits as pending until the balance
+  ships or the order is cancelled.
+
+Each reader is a generator of batches whose return value is the cursor to store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -28,18 +32,20 @@ from cloud_bridge.db.models import (
     PostingState,
     SalesOrder,
 )
-from cloud_bridge.export.id_cursor import IdRead, read_by_id
+from cloud_bridge.export.chunks import CHUNK, chunked
+from cloud_bridge.export.id_cursor import read_by_id
 from cloud_bridge.export.watermark import IdCursor, OrderCursor
 from cloud_bridge.export.window import ReadWindow
 
-__all__ = ["OrderRead", "read_allocations", "read_orders", "read_postings", "settled_order"]
+__all__ = ["read_allocations", "read_orders", "read_postings", "settled_order"]
 
-_CHUNK = 500
 _SETTLED_ORDER_STATES = frozenset({OrderState.SHIPPED, OrderState.CANCELLED})
 
 
-def read_allocations(session: Session, cursor: IdCursor, window: ReadWindow) -> IdRead[Allocation]:
-    """Allocations that have ended since the last run, in id order."""
+def read_allocations(
+    session: Session, cursor: IdCursor, window: ReadWindow
+) -> Generator[list[Allocation], None, IdCursor]:
+    """Allocations that have ended since the last run."""
     return read_by_id(
         session,
         Allocation,
@@ -52,7 +58,9 @@ def read_allocations(session: Session, cursor: IdCursor, window: ReadWindow) -> 
     )
 
 
-def read_postings(session: Session, cursor: IdCursor, window: ReadWindow) -> IdRead[Posting]:
+def read_postings(
+    session: Session, cursor: IdCursor, window: ReadWindow
+) -> Generator[list[Posting], None, IdCursor]:
     """Sage postings that have left the pending state since the last run, with their lines."""
     return read_by_id(
         session,
@@ -67,14 +75,6 @@ def read_postings(session: Session, cursor: IdCursor, window: ReadWindow) -> IdR
     )
 
 
-@dataclass(frozen=True)
-class OrderRead:
-    """The settled orders to export, in order number order, and the cursor to store."""
-
-    orders: list[SalesOrder]
-    cursor: OrderCursor
-
-
 def settled_order(order: SalesOrder) -> bool:
     """Shipped or cancelled, at no station, nothing picked: nothing but a correction changes it."""
     return (
@@ -84,30 +84,41 @@ def settled_order(order: SalesOrder) -> bool:
     )
 
 
-def read_orders(session: Session, cursor: OrderCursor, window: ReadWindow) -> OrderRead:
-    """New orders (by creation time, with the overlap) and pending ones; settled ones export."""
+def read_orders(
+    session: Session, cursor: OrderCursor, window: ReadWindow
+) -> Generator[list[SalesOrder], None, OrderCursor]:
+    """Batches of settled orders: new ones (by creation time, with the overlap), then pending
+    ones. Returns the cursor to store."""
     every = select(SalesOrder).options(selectinload(SalesOrder.lines))
-    query = every
+    query = every.order_by(SalesOrder.created_at, SalesOrder.order_no)
     if cursor.created_through is not None:
         query = query.where(SalesOrder.created_at > cursor.created_through - window.late_window)
     elif window.since is not None:
         query = query.where(SalesOrder.created_at >= window.since)
-    fetched = list(session.scalars(query))
     recent_from = window.now - window.late_window
-    recent = frozenset(order.order_no for order in fetched if order.created_at > recent_from)
+    recent: set[str] = set()
+    pending: set[str] = set()
     seen = cursor.recent | cursor.pending
-    candidates = [order for order in fetched if order.order_no not in seen]
-    for chunk in _chunks(sorted(cursor.pending)):
-        candidates.extend(session.scalars(every.where(SalesOrder.order_no.in_(chunk))))
-    candidates = [order for order in candidates if window.includes(order.created_at)]
-    candidates.sort(key=lambda order: order.order_no)
-    pending = frozenset(order.order_no for order in candidates if not settled_order(order))
-    return OrderRead(
-        orders=[order for order in candidates if settled_order(order)],
-        cursor=OrderCursor(created_through=window.now, pending=pending, recent=recent),
+
+    def take(orders: Iterable[SalesOrder]) -> list[SalesOrder]:
+        chosen: list[SalesOrder] = []
+        for order in orders:
+            if not window.includes(order.created_at):
+                continue
+            if settled_order(order):
+                chosen.append(order)
+            else:
+                pending.add(order.order_no)
+        return chosen
+
+    for batch in session.scalars(query.execution_options(yield_per=CHUNK)).partitions():
+        recent.update(order.order_no for order in batch if order.created_at > recent_from)
+        if chosen := take(order for order in batch if order.order_no not in seen):
+            yield chosen
+    for keys in chunked(sorted(cursor.pending)):
+        pending_query = every.where(SalesOrder.order_no.in_(keys)).order_by(SalesOrder.order_no)
+        if chosen := take(session.scalars(pending_query)):
+            yield chosen
+    return OrderCursor(
+        created_through=window.now, pending=frozenset(pending), recent=frozenset(recent)
     )
-
-
-def _chunks(keys: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(keys), _CHUNK):
-        yield keys[start : start + _CHUNK]

@@ -1,9 +1,10 @@
 """The stored watermark: how far each dataset has been exported, kept in the export directory.
 
 It lives beside the files it describes (``_watermark.json``), so moving or restoring the
-directory keeps the two in step. It is replaced atomically (a temporary file, fsynced, renamed,
-then the directory fsynced) and only after every data file of the run is durable: a crash before
-the rename leaves the previous watermark, and the next run repeats the crashed one.
+directory keeps the two in step. Storing it commits a run: it is replaced atomically (a
+temporary file, fsynced, renamed, then the directory fsynced) once every data file of the run is
+durable under its partial name, and before any of them gets its final name (see ``files``). A
+crash before the rename leaves the previous watermark, and the next run repeats the crashed one.
 
 What each cursor means is explained in the module that advances it (``select_logs`` and
 ``select_settled``); here they are only stored and validated.
@@ -15,13 +16,21 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from cloud_bridge.export.errors import WatermarkError
 
 __all__ = [
     "WATERMARK_FILE",
     "ExportWatermark",
+    "HoleRange",
     "IdCursor",
     "OrderCursor",
     "fsync_directory",
@@ -37,17 +46,33 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class HoleRange(_Strict):
+    """A run of missing ids too long to list one by one (``first`` to ``last``, inclusive)."""
+
+    first: int = Field(ge=1)
+    last: int = Field(ge=1)
+    first_missed: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HoleRange:
+        if self.last < self.first:
+            raise ValueError(f"last {self.last} is below first {self.first}")
+        return self
+
+
 class IdCursor(_Strict):
     """Rows keyed by an autoincrement id: all ids up to ``last_id`` are accounted for.
 
     ``pending`` are ids seen but not yet exportable (still changing); ``holes`` are ids below
     ``last_id`` not yet visible when last read, with when they were first missed, because on
-    PostgreSQL an id can commit after a higher one.
+    PostgreSQL an id can commit after a higher one; ``hole_ranges`` are the same for gaps too
+    long to list id by id.
     """
 
     last_id: int = Field(default=0, ge=0)
     pending: frozenset[int] = frozenset()
     holes: dict[int, AwareDatetime] = Field(default_factory=dict)
+    hole_ranges: tuple[HoleRange, ...] = ()
 
 
 class OrderCursor(_Strict):
@@ -68,9 +93,9 @@ class ExportWatermark(_Strict):
 
     format: int = _FORMAT_VERSION
     last_run: str | None = None
-    """The name of the last completed run; data files named after a later run are leftovers."""
+    """The name of the last committed run; partial files of a later run are leftovers."""
     through: AwareDatetime | None = None
-    """When the last completed run read the database."""
+    """When the last committed run read the database."""
     station_events: dict[str, int] = Field(default_factory=dict)
     """Per station, the highest sequence exported (labels come from the same events)."""
     shipments: IdCursor = IdCursor()

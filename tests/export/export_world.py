@@ -232,3 +232,28 @@ class ExportWorld:
         """One pass of the posting service against the Sage sandbox."""
         async with self.sage.service() as service:
             await service.run_pass()
+
+
+async def trade(world: ExportWorld) -> dict[str, Any]:
+    """SO-1 ships (MUG partly borrowed from B), is relabelled and posted; SO-2 is cancelled;
+    SO-3 stays allocated; SO-4 ships, is posted, then corrected down (so it is open again) and
+    credited. SO-3 and SO-4 are not settled, so neither they nor SO-3's allocation export yet."""
+    shipped = world.order([("MUG", 5), ("TEA", 2)])
+    cancelled = world.order([("TEA", 1)])
+    open_order = world.order([("TEA", 3)])
+    corrected = world.order([("PEN", 2)])
+    shipment = world.pack(shipped, [("1", "MUG", 5), ("2", "TEA", 2)])
+    world.reprint_and_void(shipped)
+    corrected_shipment = world.pack(corrected, [("1", "PEN", 2)])
+    await world.post()
+    world.correct(corrected_shipment, {"1": 1})
+    await world.post()
+    world.cancel(cancelled)
+    return {
+        "shipped": shipped,
+        "cancelled": cancelled,
+        "open": open_order,
+        "corrected": corrected,
+        "shipment": shipment,
+        "corrected_shipment": corrected_shipment,
+    }

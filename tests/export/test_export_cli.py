@@ -4,7 +4,9 @@ refused with one line naming the problem, exit status 2 and nothing written."""
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from bridge_world import add_stock, basic_world, order
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.export import WATERMARK_FILE
 from cloud_bridge.export.cli import add_export_commands, parse_since
+from cloud_bridge.export.lock import LOCK_FILE
 from cloud_bridge.ingest import ingest_event
 from cloud_bridge.services.allocate import allocate
 from cloud_bridge.services.settings import BridgeSettings
@@ -211,6 +214,40 @@ def test_exported_files_without_a_watermark_are_refused_rather_than_exported_aga
     assert code == 2
     assert f"but no {WATERMARK_FILE}: restore the watermark" in capsys.readouterr().err
     assert listing(folder) == before
+
+
+def test_a_second_export_into_the_same_directory_is_refused_while_the_first_runs(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "warehouse"
+    assert packline("export", "--config", str(config), "--to", str(folder)) == 0
+    before = listing(folder)
+    capsys.readouterr()
+    running = os.open(folder / LOCK_FILE, os.O_RDWR)
+    fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the first run holds it
+    try:
+        code = packline("export", "--config", str(config), "--to", str(folder))
+    finally:
+        os.close(running)
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert f"another export is running into {folder} (it holds {folder / LOCK_FILE})" in error
+    assert listing(folder) == before
+
+
+def test_the_lock_is_released_when_a_run_ends_so_the_next_one_runs(
+    config: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "warehouse"
+    assert packline("export", "--config", str(config), "--to", str(folder)) == 0
+
+    probe = os.open(folder / LOCK_FILE, os.O_RDWR)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if a run still held it
+    finally:
+        os.close(probe)
+    assert packline("export", "--config", str(config), "--to", str(folder)) == 0
 
 
 def test_a_database_that_cannot_be_reached_is_refused_without_its_password(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,15 +13,12 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
-import pytest
-from sage_world import new_world
 from sqlalchemy import update
 
 from cloud_bridge.db.models import AppliedEvent
 from cloud_bridge.export import WATERMARK_FILE, ExportOptions, ExportSummary, run_export
-from firmware_sim.sage import ManualClock, SageSandbox, SageSandboxServer
 
-from .export_world import PRICE, STATION, TAX, ExportWorld, label_of, sscc_of
+from .export_world import PRICE, STATION, TAX, ExportWorld, label_of, sscc_of, trade
 
 EVERY_DATASET = {
     "orders",
@@ -36,51 +32,6 @@ EVERY_DATASET = {
     "sage_posting_lines",
     "station_events",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'bridge.db'}"
-    url: str = request.getfixturevalue("postgres_schema_url")
-    return url
-
-
-@pytest.fixture
-async def world(tmp_path: Path, database_url: str) -> AsyncIterator[ExportWorld]:
-    sandbox = SageSandbox(clock=ManualClock(datetime.now(UTC)))
-    async with SageSandboxServer(sandbox) as server:
-        sage = new_world(tmp_path, database_url, sandbox, server)
-        await sage.sync("test")
-        built = ExportWorld(sage)
-        built.lend_mugs()
-        yield built
-        sage.engine.dispose()
-
-
-async def trade(world: ExportWorld) -> dict[str, Any]:
-    """SO-1 ships (MUG partly borrowed from B), is relabelled and posted; SO-2 is cancelled;
-    SO-3 stays allocated; SO-4 ships, is posted, then corrected down (so it is open again) and
-    credited. SO-3 and SO-4 are not settled, so neither they nor SO-3's allocation export yet."""
-    shipped = world.order([("MUG", 5), ("TEA", 2)])
-    cancelled = world.order([("TEA", 1)])
-    open_order = world.order([("TEA", 3)])
-    corrected = world.order([("PEN", 2)])
-    shipment = world.pack(shipped, [("1", "MUG", 5), ("2", "TEA", 2)])
-    world.reprint_and_void(shipped)
-    corrected_shipment = world.pack(corrected, [("1", "PEN", 2)])
-    await world.post()
-    world.correct(corrected_shipment, {"1": 1})
-    await world.post()
-    world.cancel(cancelled)
-    return {
-        "shipped": shipped,
-        "cancelled": cancelled,
-        "open": open_order,
-        "corrected": corrected,
-        "shipment": shipment,
-        "corrected_shipment": corrected_shipment,
-    }
 
 
 def export(world: ExportWorld, folder: Path, **options: Any) -> ExportSummary:
@@ -293,26 +244,6 @@ async def test_a_run_after_new_shipments_writes_only_the_new_rows(
         "the first run's files are kept as they were"
     )
     assert summary.run > first.run
-
-
-async def test_files_of_a_run_that_stopped_before_its_watermark_are_replaced_by_a_rerun(
-    world: ExportWorld, tmp_path: Path
-) -> None:
-    books = await trade(world)
-    folder = tmp_path / "warehouse"
-    export(world, folder)
-    watermark_before = (folder / WATERMARK_FILE).read_bytes()
-    shipment = world.pack(books["open"], [("1", "TEA", 3)])
-    stopped = export(world, folder)
-    (folder / WATERMARK_FILE).write_bytes(watermark_before)  # as if it stopped before replacing it
-
-    rerun = export(world, folder)
-
-    assert sorted(rerun.removed_leftovers) == sorted(stopped.files.values())
-    assert rerun.rows == stopped.rows
-    assert [row["id"] for row in rows(folder, rerun, "shipments")] == [shipment]
-    shipment_files = sorted(path.name for path in (folder / "shipments").iterdir())
-    assert len(shipment_files) == 2, "the first run's file and the rerun's, nothing twice"
 
 
 async def test_the_csv_format_has_a_header_and_exact_decimal_and_utc_text(
