@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, get_args
@@ -28,16 +27,15 @@ from typing import TYPE_CHECKING, Any, Final, get_args
 import uvicorn
 from prometheus_client import CollectorRegistry, Histogram, make_asgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from pydantic import Field
 
-from edge import __version__
 from edge.config import StrictConfig
 from edge.contract import StationStatus
+from edge.station.http_server import StationOwnedServer, bind_listener
 
 if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric
-
     from edge.station.runtime import Station
     from edge.station.uplink import Uplink
 
@@ -58,7 +56,8 @@ ROUND_TRIP_BUCKETS: Final = (
 
 _PRINTER_STATES: Final = get_args(StationStatus.model_fields["printer"].annotation)
 _WORKFLOW_COUNTS: Final = {
-    "picks": "Units picked and confirmed.",
+    "picks": "Order lines picked in full and confirmed at their slot, one per line whatever its "
+    "quantity (a line closed by a shortage counts under shorts instead).",
     "shorts": "Shortages reported.",
     "wrong_scans": "Scans refused as the wrong item or an unknown barcode.",
     "wrong_slots": "Slot buttons pressed for a slot the item does not go to.",
@@ -67,6 +66,34 @@ _WORKFLOW_COUNTS: Final = {
     "voids": "Labels voided.",
     "aborts": "Orders aborted.",
 }
+_OUTBOX_GAUGES: Final = {
+    "outbox_depth": "Events awaiting the bridge's ack.",
+    "outbox_bytes": "Bytes of the events awaiting the bridge's ack.",
+    "outbox_max_events": "The outbox's bound in events.",
+    "outbox_max_bytes": "The outbox's bound in bytes.",
+    "outbox_oldest_age_seconds": "Age of the oldest event awaiting its ack (0 when none is).",
+    "outbox_alarm": "1 when the outbox is full enough to need a look.",
+    "outbox_highest_seq": "The highest event sequence handed out.",
+    "outbox_acknowledged_seq": "The highest event sequence the bridge acknowledged.",
+    "storage_fault": "1 while the station refuses work because its storage is full.",
+}
+_LINK_FAMILIES: Final = {
+    "reconnects": (
+        "counter",
+        "Connections to the broker after the first one since the station started.",
+    ),
+    "rejected_messages": (
+        "counter",
+        "Messages from the bridge refused, each logged with its reason.",
+    ),
+    "connected": ("gauge", "1 while connected and subscribed to the broker."),
+    "online": ("gauge", "1 while connected and born: the bridge sees the station online."),
+}
+_LABELS_HELP: Final = (
+    'Labels printed. kind="first": the label that completes an order; the workflow emits it in '
+    "the same step that counts the order completed, so it equals orders_completed (a label that "
+    'failed to print is not counted). kind="reprint": reprints that printed.'
+)
 _SCAN_KINDS: Final = ("order", "item", "command", "bad")
 _SHUTDOWN_S: Final = 5.0
 
@@ -81,12 +108,31 @@ class StationMetricsSettings(StrictConfig):
     """9108 by default; 0 takes any free port (tests), readable as `StationMetrics.port`."""
 
 
+def _described() -> Iterator[Metric]:
+    """Every family the collector yields, with no samples: what `describe` hands the registry."""
+    yield Metric("packline_station_scans", "", "counter")
+    for name in _WORKFLOW_COUNTS:
+        yield Metric(f"packline_station_{name}", "", "counter")
+    yield Metric("packline_station_labels_printed", "", "counter")
+    yield Metric("packline_station_printer_faults", "", "counter")
+    yield Metric("packline_station_printer_state", "", "gauge")
+    for name in _OUTBOX_GAUGES:
+        yield Metric(f"packline_station_{name}", "", "gauge")
+    for name, (kind, _) in _LINK_FAMILIES.items():
+        yield Metric(f"packline_station_{name}", "", kind)
+    yield Metric("packline_station", "", "info")
+
+
 class StationCollector(Collector):
     """Reads the station's figures at scrape time (on the event loop, where the station lives)."""
 
     def __init__(self, station: Station, uplink: Callable[[], Uplink | None]) -> None:
         self._station = station
         self._uplink = uplink
+
+    def describe(self) -> Iterable[Metric]:
+        """The families without reading the station, so registering reads nothing."""
+        return list(_described())
 
     def collect(self) -> Iterable[Metric]:
         yield from self._scans()
@@ -96,7 +142,14 @@ class StationCollector(Collector):
         yield from self._link()
         info = InfoMetricFamily("packline_station", "Which station this is and what it runs.")
         config = self._station.config.station
-        info.add_metric([], {"site": config.site, "station": config.id, "version": __version__})
+        info.add_metric(
+            [],
+            {
+                "site": config.site,
+                "station": config.id,
+                "version": self._station.software_version,
+            },
+        )
         yield info
 
     def _scans(self) -> Iterable[Metric]:
@@ -118,12 +171,8 @@ class StationCollector(Collector):
                 f"{help_text} Kept in the workflow state, so it survives restarts.",
                 value=getattr(counts, name),
             )
-        # An order completes exactly when its label is printed (one LabelPrinted each), so the
-        # first prints are the completed orders; reprints are counted on their own.
         labels = CounterMetricFamily(
-            "packline_station_labels_printed",
-            "Labels printed: the first label of each completed order, and reprints.",
-            labels=["kind"],
+            "packline_station_labels_printed", _LABELS_HELP, labels=["kind"]
         )
         labels.add_metric(["first"], counts.orders_completed)
         labels.add_metric(["reprint"], counts.reprints)
@@ -151,51 +200,33 @@ class StationCollector(Collector):
         age = 0.0
         if stats.oldest_at is not None:
             age = max(0.0, (datetime.now(UTC) - stats.oldest_at).total_seconds())
-        gauges = {
-            "outbox_depth": ("Events awaiting the bridge's ack.", stats.depth),
-            "outbox_bytes": ("Bytes of the events awaiting the bridge's ack.", stats.bytes),
-            "outbox_max_events": ("The outbox's bound in events.", stats.max_events),
-            "outbox_max_bytes": ("The outbox's bound in bytes.", stats.max_bytes),
-            "outbox_oldest_age_seconds": (
-                "Age of the oldest event awaiting its ack (0 when none is).",
-                age,
-            ),
-            "outbox_alarm": ("1 when the outbox is full enough to need a look.", stats.alarm),
-            "outbox_highest_seq": ("The highest event sequence handed out.", stats.highest_seq),
-            "outbox_acknowledged_seq": (
-                "The highest event sequence the bridge acknowledged.",
-                stats.acknowledged_seq,
-            ),
-            "storage_fault": (
-                "1 while the station refuses work because its storage is full.",
-                self._station.storage_alert is not None,
-            ),
+        values = {
+            "outbox_depth": stats.depth,
+            "outbox_bytes": stats.bytes,
+            "outbox_max_events": stats.max_events,
+            "outbox_max_bytes": stats.max_bytes,
+            "outbox_oldest_age_seconds": age,
+            "outbox_alarm": stats.alarm,
+            "outbox_highest_seq": stats.highest_seq,
+            "outbox_acknowledged_seq": stats.acknowledged_seq,
+            "storage_fault": self._station.storage_alert is not None,
         }
-        for name, (help_text, value) in gauges.items():
-            yield GaugeMetricFamily(f"packline_station_{name}", help_text, value=float(value))
+        for name, help_text in _OUTBOX_GAUGES.items():
+            yield GaugeMetricFamily(
+                f"packline_station_{name}", help_text, value=float(values[name])
+            )
 
     def _link(self) -> Iterable[Metric]:
         uplink = self._uplink()
-        yield CounterMetricFamily(
-            "packline_station_reconnects",
-            "Connections to the broker after the first one since the station started.",
-            value=uplink.reconnects if uplink is not None else 0,
-        )
-        yield CounterMetricFamily(
-            "packline_station_rejected_messages",
-            "Messages from the bridge refused, each logged with its reason.",
-            value=self._station.rejected_messages,
-        )
-        yield GaugeMetricFamily(
-            "packline_station_connected",
-            "1 while connected and subscribed to the broker.",
-            value=float(uplink is not None and uplink.connected),
-        )
-        yield GaugeMetricFamily(
-            "packline_station_online",
-            "1 while connected and born: the bridge sees the station online.",
-            value=float(uplink is not None and uplink.online),
-        )
+        values = {
+            "reconnects": uplink.reconnects if uplink is not None else 0,
+            "rejected_messages": self._station.rejected_messages,
+            "connected": uplink is not None and uplink.connected,
+            "online": uplink is not None and uplink.online,
+        }
+        for name, (kind, help_text) in _LINK_FAMILIES.items():
+            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            yield family(f"packline_station_{name}", help_text, value=float(values[name]))
 
 
 class StationMetrics:
@@ -246,14 +277,14 @@ async def serve_metrics(
     never a reason for a pack station to stop.
     """
     try:
-        listener = _bind(settings.host, settings.port)
+        listener = bind_listener(settings.host, settings.port)
     except OSError as error:
         log.error(  # noqa: TRY400 - the reason is the message; a traceback adds nothing
             "metrics endpoint off: cannot listen on %s:%d: %s", settings.host, settings.port, error
         )
         return
     port = int(listener.getsockname()[1])
-    server = _StationOwnsSignals(
+    server = StationOwnedServer(
         uvicorn.Config(
             _metrics_only(make_asgi_app(registry)),
             log_level="warning",
@@ -272,20 +303,6 @@ async def serve_metrics(
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(serving, _SHUTDOWN_S)
         listener.close()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((host, port))
-        listener.listen(64)
-        listener.setblocking(False)
-    except BaseException:
-        listener.close()
-        raise
-    return listener
 
 
 Scope = MutableMapping[str, Any]
@@ -317,11 +334,3 @@ def _metrics_only(app: Asgi) -> Asgi:
         await send({"type": "http.response.body", "body": body})
 
     return only_metrics
-
-
-class _StationOwnsSignals(uvicorn.Server):
-    """uvicorn would take SIGTERM and SIGINT for itself; the station's process handles them."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield

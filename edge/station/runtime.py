@@ -22,9 +22,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from tinydb import TinyDB
 from tinydb.table import Document
@@ -121,6 +121,12 @@ class LastScan:
     at: datetime
     seq: int
     """Counts scans since start, so a screen can tell two identical scans apart."""
+    handled: Literal["pending", "recorded", "not_recorded"] = "pending"
+    """Whether the workflow has taken it yet, and whether the station could record what it did
+    (not when the outbox was full)."""
+    alert: str | None = None
+    """The kind of alert the workflow raised on it (a refusal such as ``wrong_item``), if any:
+    a scan that read as an item can still be the wrong one."""
 
 
 class Station:
@@ -167,11 +173,11 @@ class Station:
         self.printer_state: tuple[str, str | None] = ("unknown", None)
         self.storage_alert: str | None = None
         self.rejected_allocations = 0
+        """Allocations the contract accepted but this station cannot pack (an unknown slot)."""
         self.scan_counts: Counter[str] = Counter()
         """Scans since start, by what they read as: order, item, command or bad (metrics)."""
         self.printer_faults = 0
         """Times the printer went from working to fault or offline since start (metrics)."""
-        """Allocations the contract accepted but this station cannot pack (an unknown slot)."""
         self._identifying: asyncio.Task[None] | None = None
         self._identify_lit: set[str] = set()
         """Slots flashing only because the station identifies itself (no workflow light)."""
@@ -396,9 +402,16 @@ class Station:
             kind = _scan_kind(item)
             self.scan_counts[kind] += 1
             seq = self.last_scan.seq + 1 if self.last_scan is not None else 1
-            self.last_scan = LastScan(scan.text, kind, item, datetime.now(UTC), seq)
+            scanned = LastScan(scan.text, kind, item, datetime.now(UTC), seq)
+            self.last_scan = scanned
             log.info("scan %r -> %s", scan.text, type(item).__name__)
-            await self.handle(item)
+
+            def judged(result: Step, scanned: LastScan = scanned) -> None:
+                alert = None if result.state.alert is None else result.state.alert.kind
+                self.last_scan = replace(scanned, handled="recorded", alert=alert)
+
+            if await self.handle(item, record=judged) is None:
+                self.last_scan = replace(scanned, handled="not_recorded")
 
     async def _button_loop(self, lights: StationLights) -> None:
         async for event in lights.events():

@@ -62,12 +62,13 @@ async def station_on_rig(
     state_dir: Path,
     *,
     printer_poll_s: float | None = None,
+    outbox_max_events: int | None = None,
     **station: Any,
 ) -> AsyncIterator[StationRun]:
     """A station up and born on the broker, its screen listening on a port of its own.
 
-    `printer_poll_s` sets `[printer] status_poll_s` (the default otherwise); `station` adds
-    keys to `[station]`.
+    `printer_poll_s` sets `[printer] status_poll_s` and `outbox_max_events` sets
+    `[outbox] max_events` (the defaults otherwise); `station` adds keys to `[station]`.
     """
     gpio = GpioRig()
     backend = SimulatedUsbBackend()
@@ -82,6 +83,7 @@ async def station_on_rig(
             zebra.port,
             state_dir,
             printer_poll_s=printer_poll_s,
+            outbox_max_events=outbox_max_events,
             station=station,
         )
         async with running_station(config, gpio, backend) as (running, task):
@@ -99,6 +101,7 @@ def rig_config(
     state_dir: Path,
     *,
     printer_poll_s: float | None,
+    outbox_max_events: int | None = None,
     station: dict[str, Any],
 ) -> StationConfig:
     """The simulated station's config, validated by the same parser the CLI uses."""
@@ -111,6 +114,8 @@ def rig_config(
     )
     if printer_poll_s is not None:
         document["printer"]["status_poll_s"] = printer_poll_s
+    if outbox_max_events is not None:
+        document.setdefault("outbox", {})["max_events"] = outbox_max_events
     return parse_station_config(document)
 
 

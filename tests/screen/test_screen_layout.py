@@ -4,8 +4,10 @@ Packers use the screen with gloves, standing, on the small touch screens a Pi dr
 is opened in headless Chromium at those screens' sizes with its tallest content (an order with a
 line in every slot and an alert) and checked the way a finger would: each action's button and
 its reason must lie inside the first screenful, be at least 64 px each way, and be what a touch
-at its centre reaches (not covered by anything). axe-core must find no serious or critical
-violation at either size. Screenshots are kept under test-artifacts/screenshots.
+at its centre reaches (not covered by anything); every reason must fit in its box, not be cut
+off. axe-core must find no serious or critical violation at either size, and the page must run
+under its Content-Security-Policy without a single violation. Screenshots are kept under
+test-artifacts/screenshots.
 """
 
 from __future__ import annotations
@@ -57,8 +59,18 @@ async def chromium() -> AsyncIterator[LocalBrowserAsync]:
         browser.offsite.assert_none()
 
 
+CSP_WATCH_JS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.effectiveDirective} blocked ${event.blockedURI}`);
+});
+"""
+"""Records what the page's Content-Security-Policy blocked, from before the page's own script."""
+
+
 async def open_kiosk(chromium: LocalBrowserAsync, url: str, width: int, height: int) -> Page:
     context = await chromium.browser.new_context(viewport={"width": width, "height": height})
+    await context.add_init_script(CSP_WATCH_JS)
     page = await context.new_page()
     page.set_default_timeout(15_000)
     await page.goto(url)
@@ -80,6 +92,35 @@ async def reached_by_touch(page: Page, selector: str, *, centre_first: bool = Fa
     """Whether a touch at the element's centre reaches it, after scrolling it to the middle of
     the screen if `centre_first`."""
     return bool(await page.evaluate(UNCOVERED_JS, [selector, centre_first]))
+
+
+async def csp_violations(page: Page) -> list[str]:
+    violations: list[str] = await page.evaluate("window.__cspViolations")
+    return violations
+
+
+ARROW_ROOM_PX = 20
+"""What a select's drop-down arrow takes from its text in Chromium."""
+
+CUT_OFF_CHOICES_JS = """(arrow) => {
+    const measure = document.createElement("canvas").getContext("2d");
+    const cut = [];
+    for (const select of document.querySelectorAll(".actions select")) {
+        const style = getComputedStyle(select);
+        measure.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+        const room = select.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight) - arrow;
+        for (const option of select.options) {
+            const needs = measure.measureText(option.textContent).width;
+            if (needs > room) {
+                const words = `${select.id} "${option.textContent}"`;
+                cut.push(`${words}: ${Math.ceil(needs)} px in ${Math.floor(room)}`);
+            }
+        }
+    }
+    return cut;
+}"""
+"""Each choice of each action's select whose words are wider than the box shows."""
 
 
 async def serious_violations(page: Page) -> list[str]:
@@ -126,8 +167,11 @@ async def test_every_action_is_on_the_first_screenful_of_a_kiosk_with_a_long_ord
             assert choice is not None, field
             assert choice["y"] + choice["height"] <= height, f"{field} at {width}x{height}"
             assert choice["height"] >= TOUCH_TARGET_PX, f"{field} at {width}x{height}"
+        cut_off = await page.evaluate(CUT_OFF_CHOICES_JS, ARROW_ROOM_PX)
+        assert cut_off == [], f"choices cut off at {width}x{height}"
 
         assert await serious_violations(page) == [], f"axe at {width}x{height}"
+        assert await csp_violations(page) == [], f"CSP at {width}x{height}"
         await page.context.close()
 
 

@@ -19,10 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.contract import ShortageReason
 from edge.errors import EdgeError
 from edge.station.screen.audit import AuditRow, Outcome
+from edge.station.screen.snapshot import REFUSAL_KINDS
 from edge.station.workflow import (
     Abort,
+    Effect,
     Finalise,
     Input,
+    ReprintLabelJob,
     RequestReprint,
     ShortageCommand,
     Step,
@@ -46,19 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("packline.station.screen")
-
-_REFUSALS = frozenset(
-    {
-        "wrong_slot",
-        "wrong_item",
-        "unknown_barcode",
-        "over_pick",
-        "scan_first",
-        "busy",
-        "not_allowed",
-    }
-)
-"""Alert kinds the workflow raises when it refuses an input (`workflow._refuse`)."""
 
 
 class ScreenActionError(EdgeError):
@@ -145,7 +135,7 @@ async def perform(station: Station, request: ActionRequest) -> AuditRow:
                 at=datetime.now(UTC),
                 action=action.name,
                 reason=action.reason,
-                order_id=_order_of(action.name, before),
+                order_id=_order_of(action.name, before, result),
                 outcome=outcome,
                 detail=detail,
             )
@@ -175,25 +165,26 @@ async def perform(station: Station, request: ActionRequest) -> AuditRow:
 
 def _judge(action: str, before: WorkflowState, result: Step) -> tuple[Outcome, str]:
     after = result.state
-    if after.alert is not None and after.alert.kind in _REFUSALS:
+    if after.alert is not None and after.alert.kind in REFUSAL_KINDS:
         return "refused", after.alert.message
     if not result.effects and _without_alert(after) == _without_alert(before):
         return "unchanged", f"{action}: nothing to do now (the station is {before.phase})"
-    return "done", _done_detail(action, before, after)
+    return "done", _done_detail(action, before, result)
 
 
 def _without_alert(state: WorkflowState) -> WorkflowState:
     return state.model_copy(update={"alert": None})
 
 
-def _done_detail(action: str, before: WorkflowState, after: WorkflowState) -> str:
+def _done_detail(action: str, before: WorkflowState, result: Step) -> str:
+    after = result.state
     if after.alert is not None:
         return after.alert.message  # the workflow's next instruction, e.g. "press the slot"
     order = before.order
     label = before.last_label
-    if action == "reprint":
-        label_id = order.label.label_id if order and order.label else label and label.label_id
-        return f"label {label_id} sent to the printer again"
+    job = _reprint_job(result.effects)
+    if action == "reprint" and job is not None:
+        return f"label {job.label_id} of order {job.order_id} sent to the printer again"
     if action == "void" and label is not None:
         return f"label {label.label_id} of order {label.order_id} voided"
     if action == "finalise" and order is not None:
@@ -207,9 +198,19 @@ def _done_detail(action: str, before: WorkflowState, after: WorkflowState) -> st
     return f"{action} done"
 
 
-def _order_of(action: str, state: WorkflowState) -> str | None:
-    if state.order is not None:
-        return state.order.order_id
-    if action in {"reprint", "void"} and state.last_label is not None:
-        return state.last_label.order_id
-    return None
+def _order_of(action: str, before: WorkflowState, result: Step) -> str | None:
+    """The order the action acted on, which for void and reprint need not be the open one.
+
+    Void always acts on the last printed label, an earlier order's once the next one is open;
+    a reprint prints whichever label the workflow chose (the open order's, else the last one).
+    """
+    if action == "void":
+        return before.last_label.order_id if before.last_label is not None else None
+    if action == "reprint":
+        job = _reprint_job(result.effects)
+        return job.order_id if job is not None else None
+    return before.order.order_id if before.order is not None else None
+
+
+def _reprint_job(effects: tuple[Effect, ...]) -> ReprintLabelJob | None:
+    return next((effect for effect in effects if isinstance(effect, ReprintLabelJob)), None)

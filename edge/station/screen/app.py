@@ -5,6 +5,9 @@ on loopback only), so two checks stand in for one against other web pages the br
 open: a request must name a loopback Host (a page that rebinds its own domain to 127.0.0.1 still
 sends its domain), and a POST must be JSON from this page's own origin (a cross-site form cannot
 send `application/json`, and a cross-site `fetch` carries its foreign `Origin`).
+
+Every response carries a Content-Security-Policy that lets the page load and connect only to
+the station itself, so "nothing from a CDN" is enforced by the browser too, not only by review.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.resources import files
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.station.screen.actions import (
     AbortRequest,
@@ -34,13 +38,53 @@ from edge.station.screen.snapshot import Snapshot, build_snapshot
 if TYPE_CHECKING:
     from edge.station.runtime import Station
 
-__all__ = ["KEEP_ALIVE_S", "ScreenFeed", "create_app"]
+__all__ = ["CONTENT_SECURITY_POLICY", "KEEP_ALIVE_S", "ScreenFeed", "create_app"]
 
 KEEP_ALIVE_S = 15.0
 """A comment this often keeps an idle event stream open through proxies and lets the page see
 the station is still there."""
 
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+CONTENT_SECURITY_POLICY: Final = "; ".join(
+    (
+        "default-src 'self'",  # the page's script, style and any image: the station's files
+        "connect-src 'self'",  # the event stream and the actions
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",  # no other page can frame the actions to trick a touch
+    )
+)
+
+_SECURITY_HEADERS: Final = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode("ascii")),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+class _SecurityHeaders:
+    """Adds `_SECURITY_HEADERS` to every HTTP response, errors and the event stream included.
+
+    Plain ASGI, so the long-lived event stream passes straight through (Starlette's
+    `BaseHTTPMiddleware` would re-wrap each streamed body).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *_SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class ScreenFeed:
@@ -144,6 +188,7 @@ def create_app(station: Station, feed: ScreenFeed) -> FastAPI:
         openapi_url=None,
         dependencies=[Depends(_loopback_host)],
     )
+    app.add_middleware(_SecurityHeaders)
     static = files("edge.station.screen") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     page = (static / "index.html").read_text(encoding="utf-8")

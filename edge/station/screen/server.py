@@ -10,15 +10,13 @@ screen by cancelling its task; the open event streams are then ended so shutdown
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import uvicorn
 
 from edge.station.config import ScreenSettings
+from edge.station.http_server import StationOwnedServer, bind_listener
 from edge.station.screen.app import ScreenFeed, create_app
 
 if TYPE_CHECKING:
@@ -33,14 +31,6 @@ LINK_POLL_S = 0.5
 banner must show within a second of the broker going away."""
 
 _SHUTDOWN_GRACE_S = 2
-
-
-class _StationServer(uvicorn.Server):
-    """A uvicorn server that leaves SIGTERM and SIGINT to the station."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 async def serve_screen(station: Station, settings: ScreenSettings) -> None:
@@ -60,7 +50,7 @@ async def serve_screen(station: Station, settings: ScreenSettings) -> None:
 async def _serve(station: Station, settings: ScreenSettings) -> None:
     station_id = station.config.station.station_id.client_id
     try:
-        listener = _bind(settings.host, settings.port)
+        listener = bind_listener(settings.host, settings.port)
     except OSError as error:
         log.error(  # noqa: TRY400 - the reason is the message; the station carries on
             "station %s: the packer's screen cannot listen on %s:%d (%s); running without it",
@@ -73,7 +63,7 @@ async def _serve(station: Station, settings: ScreenSettings) -> None:
     host, port = listener.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
     feed = ScreenFeed(station)
-    server = _StationServer(
+    server = StationOwnedServer(
         uvicorn.Config(
             create_app(station, feed),
             log_level="warning",
@@ -95,16 +85,3 @@ async def _serve(station: Station, settings: ScreenSettings) -> None:
         if server.started:
             await server.shutdown(sockets=[listener])
         listener.close()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    address = "127.0.0.1" if host == "localhost" else host
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((address, port))
-    except OSError:
-        listener.close()
-        raise
-    return listener

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IDENTIFY_PATTERN",
+    "REFUSAL_KINDS",
     "AlertView",
     "LabelView",
     "LightView",
@@ -39,10 +40,25 @@ __all__ = [
     "LinkView",
     "OrderView",
     "PrinterView",
+    "ScanOutcome",
     "ScanView",
     "Snapshot",
     "build_snapshot",
 ]
+
+
+REFUSAL_KINDS = frozenset(
+    {
+        "wrong_slot",
+        "wrong_item",
+        "unknown_barcode",
+        "over_pick",
+        "scan_first",
+        "busy",
+        "not_allowed",
+    }
+)
+"""Alert kinds the workflow raises when it refuses an input (`workflow._refuse`)."""
 
 
 class _View(BaseModel):
@@ -107,10 +123,18 @@ class LinkView(_View):
     outbox_alarm: bool
 
 
+ScanOutcome = Literal["checking", "accepted", "refused", "not_recorded"]
+"""What the station made of a scan: not yet taken (another input holds the workflow), taken,
+refused with an alert (`refusal` says which), or lost to a full outbox."""
+
+
 class ScanView(_View):
     text: str
     read_as: str
-    """order, item, command or bad."""
+    """order, item, command or bad: what the barcode is, not whether it was the right one."""
+    outcome: ScanOutcome
+    refusal: str | None
+    """The refusing alert's kind (``wrong_item``, ``unknown_barcode``...) when refused."""
     detail: str
     at: datetime
     scan_seq: int
@@ -273,10 +297,20 @@ def _scan(scan: LastScan) -> ScanView:
     return ScanView(
         text=scan.text,
         read_as=scan.kind,
+        outcome=_scan_outcome(scan),
+        refusal=scan.alert if scan.alert in REFUSAL_KINDS else None,
         detail=_scan_detail(scan.input),
         at=scan.at,
         scan_seq=scan.seq,
     )
+
+
+def _scan_outcome(scan: LastScan) -> ScanOutcome:
+    if scan.handled == "pending":
+        return "checking"
+    if scan.handled == "not_recorded":
+        return "not_recorded"
+    return "refused" if scan.alert in REFUSAL_KINDS else "accepted"
 
 
 def _scan_detail(item: Input) -> str:

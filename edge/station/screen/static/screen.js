@@ -59,6 +59,14 @@
     cancelled: ["✗", "Order cancelled", "attention"],
   };
 
+  // outcome -> [icon, words]; a refused scan shows its alert's words instead (ALERTS)
+  const SCAN_OUTCOMES = {
+    checking: ["…", "Checking"],
+    accepted: ["✓", "Accepted"],
+    refused: ["✗", "Refused"],
+    not_recorded: ["✗", "Not recorded (outbox full)"],
+  };
+
   const PHASES = {
     idle: ["○", "Idle: scan an order"],
     picking: ["●", "Picking"],
@@ -205,11 +213,14 @@
     scanNode.dataset.scanSeq = String(s.scan_seq);
     if (scan) {
       const at = new Date(scan.at).toLocaleTimeString();
-      const icon = scan.read_as === "bad" ? "✗" : "✓";
-      scanNode.textContent = `${icon} ${scan.text}: ${scan.detail} (${at})`;
+      const [icon, words] = (scan.outcome === "refused" && ALERTS[scan.refusal]) ||
+        SCAN_OUTCOMES[scan.outcome] || ["?", scan.outcome];
+      scanNode.textContent = `${icon} ${words}: ${scan.text}, ${scan.detail} (${at})`;
       scanNode.dataset.readAs = scan.read_as;
+      scanNode.dataset.outcome = scan.outcome;
     } else {
       scanNode.textContent = "No scan yet";
+      scanNode.dataset.outcome = "none";
     }
     const label = s.last_label;
     byTestId("last-label").textContent = label
@@ -332,12 +343,78 @@
     }
   }
 
+  // --- confirming what cannot be undone --------------------------------------------------------
+
+  const CONFIRM_SECONDS = 15;
+
+  // What a confirmed action would act on now, in words; null when there is nothing (the station
+  // then refuses it with its own reason, so there is nothing to confirm).
+  const TARGETS = {
+    void: (s) => (s && s.last_label && !s.last_label.voided
+      ? `label ${s.last_label.label_id} of order ${s.last_label.order_id}` : null),
+    abort: (s) => (s && s.order ? `order ${s.order.order_id}` : null),
+  };
+
+  const NOT_CONFIRMED = { void: "Nothing voided", abort: "Nothing aborted" };
+
+  function reasonWords(form) {
+    const choice = form.querySelector("select");
+    return choice ? choice.selectedOptions[0].textContent : "";
+  }
+
+  // A modal dialog in the page (a kiosk browser may suppress window.confirm): focus moves into it
+  // on "Keep", Escape or "Keep" cancels, and it cancels itself after CONFIRM_SECONDS. The target
+  // is checked again on confirm, so a label printed or an order opened meanwhile is not the one
+  // acted on by surprise.
+  function confirmThen(form) {
+    const action = form.dataset.action;
+    const target = TARGETS[action](current);
+    if (target === null) {
+      send(form);
+      return;
+    }
+    const dialog = byTestId(`confirm-${action}-dialog`);
+    const result = byTestId("action-result");
+    dialog.querySelector(".confirm-what").textContent = `${target}, reason: ${reasonWords(form)}.`;
+    for (const field of dialog.querySelectorAll("input")) field.value = "";
+    dialog.returnValue = "";
+    dialog.showModal();
+    const timer = setTimeout(() => dialog.close("timeout"), CONFIRM_SECONDS * 1000);
+    dialog.addEventListener("close", () => {
+      clearTimeout(timer);
+      form.querySelector("button").focus();
+      if (dialog.returnValue !== "confirm") {
+        const why = dialog.returnValue === "timeout" ? "not confirmed in time" : "cancelled";
+        result.dataset.outcome = "cancelled";
+        result.textContent = `${NOT_CONFIRMED[action]}: ${why}`;
+        return;
+      }
+      const now = TARGETS[action](current);
+      if (now !== target) {
+        result.dataset.outcome = "error";
+        result.textContent = `✗ ${action} not done: the station changed meanwhile ` +
+          `(${now === null ? `nothing to ${action}` : now} now); check and try again`;
+        return;
+      }
+      send(form);
+    }, { once: true });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     for (const form of document.querySelectorAll("form.action")) {
+      const confirmed = form.dataset.action in TARGETS;
       form.addEventListener("submit", (event) => {
         event.preventDefault();
-        send(form);
+        // Enter in the abort note submits its form: only the confirm button confirms.
+        if (document.querySelector("dialog.confirm[open]")) return;
+        if (confirmed) confirmThen(form);
+        else send(form);
       });
+    }
+    for (const dialog of document.querySelectorAll("dialog.confirm")) {
+      dialog.querySelector(".confirm-seconds").textContent = String(CONFIRM_SECONDS);
+      dialog.querySelector(".confirm-keep").addEventListener("click", () => dialog.close("cancel"));
+      dialog.querySelector(".confirm-go").addEventListener("click", () => dialog.close("confirm"));
     }
     connect();
     refreshAudit();
