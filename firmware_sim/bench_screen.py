@@ -199,7 +199,7 @@ async def _measure(scans: int) -> ScreenFigures:
                     screen.append(max(0.0, rendered_ms - injected_wall_ms) / 1000)
                     if watch is not None:
                         light.append(max(0.0, await _until_changed(rig, watch) - injected))
-            browser.offsite.assert_none()
+            browser.offsite.assert_stayed_local()
     return ScreenFigures(screen=screen, light=light, clock_offset_ms=offset)
 
 

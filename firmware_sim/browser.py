@@ -4,7 +4,9 @@ Playwright would normally fetch its own browser build; a warehouse machine and C
 may have no internet, so the pages are driven in the distribution's ``chromium`` through
 Playwright's ``executable_path``. The pages must work with no internet too, so every request
 that leaves loopback is aborted and recorded (`OffsiteRequests`): a test asserts the record is
-empty, which proves the page loaded nothing from a CDN.
+empty and that local requests were seen, which proves the page loaded nothing from a CDN.
+`LocalBrowser.isolated` gives each test a context (and a record) of its own, so what one test's
+pages did can never make another test pass or fail.
 
 The sync form (`local_browser`) serves the tests; the async form (`local_browser_async`) shares
 an event loop with an in-process station in the screen benchmark.
@@ -35,6 +37,7 @@ __all__ = [
     "LOCAL_HOSTS",
     "BrowserError",
     "ChromiumNotInstalledError",
+    "GuardedContext",
     "LocalBrowser",
     "LocalBrowserAsync",
     "OffsiteRequests",
@@ -127,6 +130,24 @@ class OffsiteRequests:
                 f"internet): {', '.join(sorted(set(self.attempted))[:10])}"
             )
 
+    def assert_stayed_local(self) -> None:
+        """`assert_none`, and at least one local request seen: an empty record proves nothing
+        when no page loaded at all (or the guard never saw its requests)."""
+        self.assert_none()
+        if self.local == 0:
+            raise BrowserError(
+                "no request to loopback was seen: no page loaded, so nothing shows the pages "
+                "work without the internet"
+            )
+
+
+@dataclass
+class GuardedContext:
+    """A browser context whose offsite requests are refused, and its own record of them."""
+
+    context: BrowserContext
+    offsite: OffsiteRequests
+
 
 @dataclass
 class LocalBrowser:
@@ -135,6 +156,15 @@ class LocalBrowser:
     browser: Browser
     context: BrowserContext
     offsite: OffsiteRequests
+
+    @contextlib.contextmanager
+    def isolated(self) -> Iterator[GuardedContext]:
+        """A fresh context (own storage, own record of requests), closed on the way out."""
+        guarded = _guarded_context(self.browser)
+        try:
+            yield guarded
+        finally:
+            guarded.context.close()
 
 
 @dataclass
@@ -150,12 +180,8 @@ _VIEWPORT: Final = {"width": 1280, "height": 800}
 """About a station's touch screen, and wide enough for the dashboard's panels side by side."""
 
 
-@contextlib.contextmanager
-def local_browser(executable: Path | None = None) -> Iterator[LocalBrowser]:
-    """Headless Debian Chromium with one context that refuses every request off loopback."""
-    from playwright.sync_api import Error, sync_playwright
-
-    path = executable or find_chromium()
+def _guarded_context(browser: Browser) -> GuardedContext:
+    """A new context in `browser` that aborts and records every request off loopback."""
     offsite = OffsiteRequests()
 
     def guard(route: Route) -> None:
@@ -164,6 +190,17 @@ def local_browser(executable: Path | None = None) -> Iterator[LocalBrowser]:
         else:
             route.fallback()
 
+    context = browser.new_context(viewport=_VIEWPORT)  # type: ignore[arg-type]
+    context.route("**/*", guard)
+    return GuardedContext(context, offsite)
+
+
+@contextlib.contextmanager
+def local_browser(executable: Path | None = None) -> Iterator[LocalBrowser]:
+    """Headless Debian Chromium with one context that refuses every request off loopback."""
+    from playwright.sync_api import Error, sync_playwright
+
+    path = executable or find_chromium()
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(
@@ -172,10 +209,11 @@ def local_browser(executable: Path | None = None) -> Iterator[LocalBrowser]:
         except Error as error:
             raise BrowserError(f"Chromium at {path} did not start: {error}") from None
         try:
-            context = browser.new_context(viewport=_VIEWPORT)  # type: ignore[arg-type]
-            context.route("**/*", guard)
-            yield LocalBrowser(browser, context, offsite)
-            context.close()
+            guarded = _guarded_context(browser)
+            try:
+                yield LocalBrowser(browser, guarded.context, guarded.offsite)
+            finally:
+                guarded.context.close()
         finally:
             browser.close()
 

@@ -3,7 +3,6 @@ scraped over HTTP the way Prometheus scrapes it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from station_harness import (
 )
 
 from edge.contract import StationId
-from edge.station.metrics import StationMetricsSettings
+from edge.station.metrics import StationCollector, StationMetricsSettings
 from edge.station.runtime import Station
 from edge.station.workflow import SlotPress
 from firmware_sim.broker import MosquittoBroker
@@ -62,9 +61,16 @@ async def scrape(station: Station) -> httpx.Response:
         return await client.get("/metrics")
 
 
+def scanned_at(station: Station, slot: str) -> int:
+    """How many items the open order's line at `slot` has scanned and not yet put away."""
+    order = station.state.order
+    line = order.line_at(slot) if order is not None else None
+    return line.scanned if line is not None else 0
+
+
 async def pick(run: StationRun, slot: str, gtin: str) -> None:
     run.scan(gtin[1:], "]E0")
-    await asyncio.sleep(0.15)
+    await run.until(lambda: scanned_at(run.station, slot) >= 1, f"the item at {slot} scanned")
     await run.press(slot)
     await run.until_glows(slot, expected=False)
 
@@ -156,3 +162,30 @@ async def test_the_workflow_counters_survive_a_restart(
         after.close()
 
     assert value(samples, "packline_station_wrong_slots_total") == 1
+
+
+def test_the_info_names_the_software_the_station_runs(
+    station_id: StationId, tmp_path: Path
+) -> None:
+    config = station_config(station_id, 1883, 9100, tmp_path / "state")
+    station = Station(config, software_version="2.7.1-rc1")
+    try:
+        samples = parse(generate_latest(station.metrics.registry).decode())
+    finally:
+        station.close()
+
+    assert value(samples, "packline_station_info", version="2.7.1-rc1") == 1
+
+
+def test_the_collector_describes_exactly_the_families_it_collects(
+    station_id: StationId, tmp_path: Path
+) -> None:
+    station = idle_station(station_id, tmp_path / "state")
+    try:
+        collector = StationCollector(station, lambda: None)
+        described = {family.name for family in collector.describe()}
+        collected = {family.name for family in collector.collect()}
+    finally:
+        station.close()
+
+    assert described == collected

@@ -47,6 +47,9 @@ SITE = "web"
 ORDERS = 30
 """The scenario's minimum: every role (held by credit, unpaid, released) is present."""
 STARTUP_S = 90.0
+SETTLE_S = 45.0
+"""Long enough for the station to reconnect after a broker restart (its backoff tops at 30 s)."""
+ABORT_BARCODE = "PL:ABORT"
 
 
 class WorldError(RuntimeError):
@@ -232,13 +235,21 @@ class WebWorld:
         assert self.board is not None
         return self.board.open_orders(self.station_id.client_id)
 
-    def take_order(self) -> OrderAllocated:
-        """An order the station holds that no test has used yet."""
-        for order in self.open_orders():
-            if order.order_id not in self.used_orders:
-                self.used_orders.add(order.order_id)
-                return order
-        raise WorldError("no unused order left at the station")
+    def take_order(self, timeout: float = 20.0) -> OrderAllocated:
+        """An order the station holds that no test has used yet (the bridge may still be
+        releasing some when a test runs first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for order in self.open_orders():
+                if order.order_id not in self.used_orders:
+                    self.used_orders.add(order.order_id)
+                    return order
+            if time.monotonic() > deadline:
+                raise WorldError(
+                    f"no unused order left at the station after {timeout} s "
+                    f"({len(self.used_orders)} used by earlier tests)"
+                )
+            time.sleep(0.1)
 
     def scan(self, text: str, symbology: str) -> None:
         self.run(self.control.scan(text, symbology))
@@ -277,6 +288,26 @@ class WebWorld:
         response.raise_for_status()
         state: dict[str, Any] = response.json()
         return state
+
+    def leave_idle(self, timeout: float = SETTLE_S) -> None:
+        """Bring the station back to idle and online, as a packer would after any test.
+
+        A broker a test stopped is started again, a label being printed is let finish, and an
+        order still open is aborted with the abort barcode. Run before and after each screen
+        test, so no test depends on the one before it, and one failure never leaves an open
+        order or a dead broker for the next. The outbox is not waited on: after a broker restart
+        it can take up to the uplink's ack stall (a minute) to drain, and no test needs it empty.
+        """
+        assert self.broker is not None
+        if not self.broker.running:
+            self.start_broker()
+        wait_until(lambda: self.screen_state()["link"]["online"], "the station online", timeout)
+        wait_until(
+            lambda: self.screen_state()["phase"] != "labelling", "the label to finish", timeout
+        )
+        if self.screen_state()["order"] is not None:
+            self.scan(ABORT_BARCODE, "]C0")
+            wait_until(lambda: self.screen_state()["order"] is None, "the order aborted", timeout)
 
     def kill_broker(self) -> None:
         assert self.broker is not None

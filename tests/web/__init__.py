@@ -1,0 +1,1 @@
+"""The pages end to end in headless Chromium."""
