@@ -1,4 +1,5 @@
-"""`bridge.toml`: the bridge's database, broker, HTTP listener, routing and station slot maps.
+"""`bridge.toml`: the bridge's database, broker, HTTP listener, routing, station slot maps, and
+the dashboard's site time zone.
 
 Validated at start like `station.toml`: an unknown section or key, or a bad value, stops the
 bridge with a message naming the section and key. API tokens are not configured here: they live
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from cloud_bridge.broker_settings import DEFAULT_INSTANCE, BridgeBrokerSettings
+from cloud_bridge.dashboard.settings import DashboardSettings
 from cloud_bridge.fleet.settings import FleetSettings
 from cloud_bridge.ingest.fairness import FairnessSettings
 from cloud_bridge.posting.settings import SageSettings
@@ -105,6 +107,8 @@ class BridgeConfig(StrictConfig):
     """Configuration push and software rollouts; without it the bridge runs neither."""
     ingest: FairnessSettings = Field(default_factory=FairnessSettings)
     """Per-station ingest limits, so one flooding station cannot starve the others."""
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    """How the manager's dashboard presents the site: its time zone."""
 
     @model_validator(mode="after")
     def _slot_maps_for_routed_stations(self) -> BridgeConfig:

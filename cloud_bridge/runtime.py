@@ -124,7 +124,9 @@ class Bridge:
         from cloud_bridge.posting.service import PostingService
 
         assert self.config.sage is not None
-        async with PostingService(self.sessions, self.config.sage) as service:
+        async with PostingService(
+            self.sessions, self.config.sage, observer=self.metrics.sage
+        ) as service:
             await service.run(self._post_wake)
 
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
@@ -358,6 +360,7 @@ class Bridge:
             publish=self._publish_and_wake,
             wake_poster=self.wake_poster_if_posting,
             metrics=self.metrics.registry,
+            dashboard_settings=self.config.dashboard,
         )
         server = uvicorn.Server(
             uvicorn.Config(

@@ -77,8 +77,8 @@ def _seeded_sessions(url: str, orders: int) -> tuple[sessionmaker[Session], str,
     seconds the seeding took."""
     from cloud_bridge.api.roles import Role
     from cloud_bridge.api.tokens import create_token
-    from cloud_bridge.dashboard.seeding import seed_orders
     from cloud_bridge.db import make_engine, session_factory, upgrade
+    from firmware_sim.dashboard_seed import seed_orders
 
     engine = make_engine(url)
     upgrade(engine)
@@ -147,7 +147,7 @@ def _median_load(directory: Path, orders: int, loads: int) -> tuple[float, float
         page = browser.context.new_page()
         sign_in(page, site.url, site.token)
         timings = _first_loads(page, site.url, loads)
-        browser.offsite.assert_none()
+        browser.offsite.assert_stayed_local()
     return statistics.median(timings), site.seed_seconds
 
 

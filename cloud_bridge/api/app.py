@@ -76,6 +76,7 @@ def create_app(
     publish: Publish | None = None,
     wake_poster: Callable[[], None] | None = None,
     metrics: CollectorRegistry | None = None,
+    dashboard_settings: dashboard.DashboardSettings | None = None,
 ) -> FastAPI:
     """The API over ``sessions``, guarded by the tokens stored there; ``publish`` sends station
     messages.
@@ -98,8 +99,9 @@ def create_app(
         dependencies=[Depends(authorize)],
         responses=errors_documented(401, 403, 422),
     )
-    app.state.authorizer = Authorizer(sessions)
-    app.state.transactions = Transactions(sessions, publish)
+    transactions = Transactions(sessions, publish)
+    app.state.authorizer = Authorizer(transactions.read_session)
+    app.state.transactions = transactions
     app.state.slot_maps = slot_maps
     app.state.wake_poster = wake_poster
     install_error_handlers(app)
@@ -126,6 +128,8 @@ def create_app(
         return app.openapi()
 
     dashboard.mount_shell(app)
+    if dashboard_settings is not None:
+        dashboard.use_settings(app, dashboard_settings)
     check_route_permissions(app)
     _document_roles(app)
     return app

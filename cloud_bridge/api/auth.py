@@ -9,12 +9,13 @@ would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from cloud_bridge.api.errors import ForbiddenError, NotAuthenticatedError
 from cloud_bridge.api.roles import ROLE_PERMISSIONS, ROUTE_PERMISSIONS, RouteKey, roles_with
@@ -43,7 +44,7 @@ class Authorizer:
     them.
     """
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Callable[[], Session]) -> None:
         self._sessions = sessions
 
     def authenticate(self, request: Request) -> Principal:

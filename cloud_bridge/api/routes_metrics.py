@@ -9,7 +9,10 @@ __all__ = ["metrics_router"]
 
 _DESCRIPTION = """\
 The bridge's metrics in the Prometheus text format: ingest, allocation cycle time, Sage postings
-by state, credit holds, open error reports, the auto queue, stations online, refused publishes.
+by state and those waiting for a retry, attempts to post to Sage and failed attempts by reason
+(counted by the running bridge's poster), credit holds, open error reports, the auto queue,
+stations online, refused publishes. The database figures are read without taking its write
+lock, so a scrape never waits behind ingest or allocation.
 
 Like every route it needs a token; make one with the viewer role for Prometheus, store it in a
 file readable only by Prometheus, and point the scrape job at it:

@@ -1,11 +1,18 @@
 """The credit gate's error report and auto queue, a page at a time.
 
 The rows and their messages are the ones the release gate stored and `GET /reports/errors` and
-`GET /reports/auto-queue` serve, in the same order and the same response shapes; only paging is
-added. Messages are never rebuilt here: they are the seeds' exact words as the gate wrote them.
+`GET /reports/auto-queue` serve, in the same response shapes; only paging is added. Messages are
+never rebuilt here: they are the seeds' exact words as the gate wrote them.
+
+The error report opens on the open lines, newest first: a manager comes to it for the holds that
+still need someone, and after months of trading the resolved history would bury them pages deep.
+Open lines are read through their own partial index (``ix_error_reports_open``), so the default
+view costs the same however long the history.
 """
 
 from __future__ import annotations
+
+import enum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,25 +21,36 @@ from cloud_bridge.api.schemas_credit import AutoQueueOut, ErrorReportOut
 from cloud_bridge.dashboard.paging import Page, page_of
 from cloud_bridge.db.release import AutoQueueEntry, ErrorReport
 
-__all__ = ["auto_queue_page", "error_report_page"]
+__all__ = ["ReportView", "auto_queue_page", "error_report_page"]
+
+
+class ReportView(enum.StrEnum):
+    """Which lines of the error report to show."""
+
+    OPEN = "open"
+    """Not yet resolved: the holds someone still has to act on (the default)."""
+    RESOLVED = "resolved"
+    ALL = "all"
 
 
 def error_report_page(
-    session: Session, *, unresolved: bool | None, limit: int, offset: int
+    session: Session, *, view: ReportView, limit: int, offset: int
 ) -> Page[ErrorReportOut]:
-    """Report lines oldest first; ``unresolved`` True for open lines, False for resolved ones."""
+    """Report lines of ``view``, newest first."""
     query = select(ErrorReport)
     counting = select(func.count()).select_from(ErrorReport)
-    if unresolved is not None:
+    if view is not ReportView.ALL:
         condition = (
             ErrorReport.resolved_at.is_(None)
-            if unresolved
+            if view is ReportView.OPEN
             else ErrorReport.resolved_at.is_not(None)
         )
         query = query.where(condition)
         counting = counting.where(condition)
     rows = session.scalars(
-        query.order_by(ErrorReport.created_at, ErrorReport.id).limit(limit).offset(offset)
+        query.order_by(ErrorReport.created_at.desc(), ErrorReport.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     items = [
         ErrorReportOut(

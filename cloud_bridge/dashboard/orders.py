@@ -7,7 +7,7 @@ be counted in Python.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import ScalarSelect, distinct, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -68,14 +68,19 @@ def order_page(
     return page_of(items, total=total, limit=limit, offset=offset)
 
 
-def midnight(now: datetime) -> datetime:
-    """The start of ``now``'s day in UTC."""
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+def midnight(now: datetime, zone: tzinfo) -> datetime:
+    """The instant ``now``'s day began on the site's clock (``zone``), in UTC.
+
+    Where a zone skips midnight itself for summer time, zoneinfo reads the missing wall time
+    with the offset before the change, so the day starts at the jump.
+    """
+    local_day = now.astimezone(zone).date()
+    return datetime.combine(local_day, time(0), tzinfo=zone).astimezone(UTC)
 
 
-def despatches_today(session: Session, now: datetime) -> DespatchesOut:
-    """Shipments, distinct orders and units shipped since midnight UTC."""
-    since = midnight(now)
+def despatches_today(session: Session, now: datetime, zone: tzinfo) -> DespatchesOut:
+    """Shipments, distinct orders and units shipped since midnight on the site's clock."""
+    since = midnight(now, zone)
     shipments, orders = session.execute(
         select(func.count(), func.count(distinct(Shipment.order_no))).where(
             Shipment.shipped_at >= since
@@ -86,23 +91,34 @@ def despatches_today(session: Session, now: datetime) -> DespatchesOut:
         .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
         .where(Shipment.shipped_at >= since)
     )
-    return DespatchesOut(since=since, shipments=shipments, orders=orders, units=int(units or 0))
+    return DespatchesOut(
+        since=since,
+        timezone=str(zone),
+        since_local=since.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        shipments=shipments,
+        orders=orders,
+        units=int(units or 0),
+    )
 
 
-def hour_starts(now: datetime) -> list[datetime]:
-    """The start of each of the last `HOURS` hours, oldest first, the current hour last."""
-    current = now.replace(minute=0, second=0, microsecond=0)
+def hour_starts(now: datetime, zone: tzinfo) -> list[datetime]:
+    """The start of each of the last `HOURS` hours of the site's clock, oldest first, in UTC.
+
+    Hours are counted back as elapsed time from the current one, so a day that changes to or
+    from summer time still has 24 points, one label showing twice or skipped as the clock does.
+    """
+    current = now.astimezone(zone).replace(minute=0, second=0, microsecond=0).astimezone(UTC)
     return [current - timedelta(hours=HOURS - 1 - index) for index in range(HOURS)]
 
 
-def orders_per_hour(session: Session, now: datetime) -> ChartOut:
-    """Orders received and shipments made in each of the last 24 hours."""
-    starts = hour_starts(now)
+def orders_per_hour(session: Session, now: datetime, zone: tzinfo) -> ChartOut:
+    """Orders received and shipments made in each of the last 24 hours of the site's clock."""
+    starts = hour_starts(now, zone)
     received = _hourly_counts(session, SalesOrder.created_at, starts)
     shipped = _hourly_counts(session, Shipment.shipped_at, starts)
     return ChartOut(
-        title="Orders per hour, last 24 hours (UTC)",
-        labels=[start.strftime("%H:00") for start in starts],
+        title=f"Orders per hour, last 24 hours ({zone})",
+        labels=[start.astimezone(zone).strftime("%H:%M") for start in starts],
         series=[
             ChartSeriesOut(label="Orders received", values=received),
             ChartSeriesOut(label="Shipments", values=shipped),

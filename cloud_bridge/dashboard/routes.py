@@ -1,7 +1,9 @@
 """The dashboard's JSON, under ``/dashboard/api``: one read-only endpoint per panel.
 
 Each needs a bearer token with the read permission (the viewer role and every other), like the
-rest of the API; each list is paged on the server with ``limit`` and ``offset``.
+rest of the API; each list is paged on the server with ``limit`` and ``offset``. Each reads in a
+read-only transaction (`Transactions.read`), so a dashboard left open on many screens never
+queues for the write lock that ingest and allocation need.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from fastapi import APIRouter, Query
 
 from cloud_bridge.api.dependencies import TransactionsDep
 from cloud_bridge.api.schemas_credit import AutoQueueOut, ErrorReportOut
-from cloud_bridge.api.transaction import Unit
-from cloud_bridge.dashboard.credit import auto_queue_page, error_report_page
+from cloud_bridge.api.transaction import ReadUnit
+from cloud_bridge.dashboard.credit import ReportView, auto_queue_page, error_report_page
 from cloud_bridge.dashboard.fleet import fleet_summary
 from cloud_bridge.dashboard.inventory import inventory_page
 from cloud_bridge.dashboard.orders import (
@@ -35,6 +37,7 @@ from cloud_bridge.dashboard.schemas import (
     SageOut,
     StationOut,
 )
+from cloud_bridge.dashboard.site import SettingsDep
 from cloud_bridge.dashboard.stations import picks_per_station, station_page
 from cloud_bridge.db.orders import OrderState
 
@@ -57,10 +60,10 @@ router = APIRouter(prefix=API_PREFIX, tags=["dashboard"])
 async def get_stations(
     transactions: TransactionsDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
 ) -> Page[StationOut]:
-    def work(unit: Unit) -> Page[StationOut]:
+    def work(unit: ReadUnit) -> Page[StationOut]:
         return station_page(unit.session, unit.now, limit=limit, offset=offset)
 
-    return await transactions.run(work)
+    return await transactions.read(work)
 
 
 @router.get(
@@ -69,7 +72,7 @@ async def get_stations(
     description="Every order state with its count, zero included, counted by the database.",
 )
 async def get_orders_by_state(transactions: TransactionsDep) -> OrdersByStateOut:
-    return await transactions.run(lambda unit: orders_by_state(unit.session))
+    return await transactions.read(lambda unit: orders_by_state(unit.session))
 
 
 @router.get(
@@ -83,31 +86,38 @@ async def get_orders(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> Page[OrderRowOut]:
-    def work(unit: Unit) -> Page[OrderRowOut]:
+    def work(unit: ReadUnit) -> Page[OrderRowOut]:
         return order_page(unit.session, state=state, limit=limit, offset=offset)
 
-    return await transactions.run(work)
+    return await transactions.read(work)
 
 
 @router.get(
     "/despatches/today",
-    summary="Shipments, orders and units since midnight UTC",
-    description="Shipments, distinct orders and units shipped since midnight UTC.",
+    summary="Shipments, orders and units since midnight on the site's clock",
+    description=(
+        "Shipments, distinct orders and units shipped since midnight today in the site's time "
+        "zone (bridge.toml `[dashboard] timezone`, UTC by default), which the answer names."
+    ),
 )
-async def get_despatches_today(transactions: TransactionsDep) -> DespatchesOut:
-    return await transactions.run(lambda unit: despatches_today(unit.session, unit.now))
+async def get_despatches_today(
+    transactions: TransactionsDep, settings: SettingsDep
+) -> DespatchesOut:
+    zone = settings.zone
+    return await transactions.read(lambda unit: despatches_today(unit.session, unit.now, zone))
 
 
 @router.get(
     "/charts/orders-per-hour",
     summary="Orders received and shipped per hour, 24 hours",
     description=(
-        "Orders received and shipments made in each of the last 24 hours (UTC), the "
-        "current hour last."
+        "Orders received and shipments made in each of the last 24 hours on the site's clock "
+        "(its time zone is in the title), the current hour last."
     ),
 )
-async def get_orders_per_hour(transactions: TransactionsDep) -> ChartOut:
-    return await transactions.run(lambda unit: orders_per_hour(unit.session, unit.now))
+async def get_orders_per_hour(transactions: TransactionsDep, settings: SettingsDep) -> ChartOut:
+    zone = settings.zone
+    return await transactions.read(lambda unit: orders_per_hour(unit.session, unit.now, zone))
 
 
 @router.get(
@@ -118,32 +128,31 @@ async def get_orders_per_hour(transactions: TransactionsDep) -> ChartOut:
     ),
 )
 async def get_picks_per_station(transactions: TransactionsDep) -> ChartOut:
-    return await transactions.run(lambda unit: picks_per_station(unit.session))
+    return await transactions.read(lambda unit: picks_per_station(unit.session))
 
 
 @router.get(
     "/credit-errors",
-    summary="The credit gate's error report with its exact messages, oldest first",
+    summary="The credit gate's error report with its exact messages, open lines newest first",
     description=(
         "The error report's lines with the credit gate's exact messages (such as `Order "
-        "(12345): Invoice debtor (12345): Credit line exceeded.`), oldest first, paged."
+        "(12345): Invoice debtor (12345): Credit line exceeded.`), newest first, paged. "
+        "`show` picks the lines: `open` (the default, not yet resolved), `resolved` or `all`."
     ),
 )
 async def get_credit_errors(
     transactions: TransactionsDep,
-    unresolved: Annotated[
-        bool | None,
-        Query(
-            alias="open", description="true: only open lines; false: only resolved; absent: all."
-        ),
-    ] = None,
+    show: Annotated[
+        ReportView,
+        Query(description="open (default): unresolved lines; resolved; or all."),
+    ] = ReportView.OPEN,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> Page[ErrorReportOut]:
-    def work(unit: Unit) -> Page[ErrorReportOut]:
-        return error_report_page(unit.session, unresolved=unresolved, limit=limit, offset=offset)
+    def work(unit: ReadUnit) -> Page[ErrorReportOut]:
+        return error_report_page(unit.session, view=show, limit=limit, offset=offset)
 
-    return await transactions.run(work)
+    return await transactions.read(work)
 
 
 @router.get(
@@ -156,10 +165,10 @@ async def get_credit_errors(
 async def get_auto_queue(
     transactions: TransactionsDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
 ) -> Page[AutoQueueOut]:
-    def work(unit: Unit) -> Page[AutoQueueOut]:
+    def work(unit: ReadUnit) -> Page[AutoQueueOut]:
         return auto_queue_page(unit.session, limit=limit, offset=offset)
 
-    return await transactions.run(work)
+    return await transactions.read(work)
 
 
 @router.get(
@@ -178,10 +187,10 @@ async def get_inventory(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> Page[InventoryRowOut]:
-    def work(unit: Unit) -> Page[InventoryRowOut]:
+    def work(unit: ReadUnit) -> Page[InventoryRowOut]:
         return inventory_page(unit.session, account=account, sku=sku, limit=limit, offset=offset)
 
-    return await transactions.run(work)
+    return await transactions.read(work)
 
 
 @router.get(
@@ -197,10 +206,10 @@ async def get_inventory(
 async def get_sage(
     transactions: TransactionsDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
 ) -> SageOut:
-    def work(unit: Unit) -> SageOut:
+    def work(unit: ReadUnit) -> SageOut:
         return sage_summary(unit.session, unit.now, limit=limit, offset=offset)
 
-    return await transactions.run(work)
+    return await transactions.read(work)
 
 
 @router.get(
@@ -213,10 +222,10 @@ async def get_sage(
 async def get_sage_rejected(
     transactions: TransactionsDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
 ) -> Page[RejectedPostingOut]:
-    def work(unit: Unit) -> Page[RejectedPostingOut]:
+    def work(unit: ReadUnit) -> Page[RejectedPostingOut]:
         return rejected_page(unit.session, limit=limit, offset=offset)
 
-    return await transactions.run(work)
+    return await transactions.read(work)
 
 
 @router.get(
@@ -227,4 +236,4 @@ async def get_sage_rejected(
     ),
 )
 async def get_fleet(transactions: TransactionsDep) -> FleetOut:
-    return await transactions.run(lambda unit: fleet_summary(unit.session))
+    return await transactions.read(lambda unit: fleet_summary(unit.session))

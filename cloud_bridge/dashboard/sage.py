@@ -1,7 +1,9 @@
 """Sage for the dashboard: the posting queue, rejected postings, and what is known of reconciling.
 
-Rejected postings come from the posting error report (`cloud_bridge.posting.report`), so the
-dashboard shows the same lines, with Sage's own messages, as ``packline sage errors``.
+Rejected postings are the lines of the posting error report (`cloud_bridge.posting.report`), so
+the dashboard shows the same lines, with Sage's own messages, as ``packline sage errors``; here
+they are paged and counted in SQL through the report's own partial index, since a bridge that
+has posted for years holds far more postings than the report has lines.
 
 Every reconciliation that finishes is recorded, so the panel shows the last result with its
 differences (see ``cloud_bridge.dashboard.reconcile``), beside the queue, when the bridge last
@@ -10,9 +12,10 @@ posted, and when it last read each kind of record from Sage.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from cloud_bridge.dashboard.paging import Page, page_of
@@ -24,13 +27,13 @@ from cloud_bridge.dashboard.schemas import (
     SyncMarkOut,
 )
 from cloud_bridge.db.posting import (
+    REJECTED_POSTINGS_CONDITION,
     SAGE_CONNECTION_ID,
     Posting,
     PostingState,
     SageConnection,
     SageSyncMark,
 )
-from cloud_bridge.posting.report import error_report
 
 __all__ = ["rejected_page", "sage_summary"]
 
@@ -71,20 +74,27 @@ def sage_summary(session: Session, now: datetime, *, limit: int, offset: int) ->
 
 
 def rejected_page(session: Session, *, limit: int, offset: int) -> Page[RejectedPostingOut]:
-    """The posting error report, a page at a time (it holds only refused postings, so is short)."""
-    problems = error_report(session)
-    items = [
-        RejectedPostingOut(
-            posting_id=problem.posting_id,
-            environment=problem.environment,
-            shipment_id=problem.shipment_id,
-            kind=problem.kind.value,
-            reference=problem.reference,
-            state=problem.state.value,
-            message=problem.message,
-            sage_messages=list(problem.sage_messages),
-            created_at=problem.created_at,
-        )
-        for problem in problems[offset : offset + limit]
-    ]
-    return page_of(items, total=len(problems), limit=limit, offset=offset)
+    """The posting error report in id order, one page of it, with how many lines it has."""
+    in_report = text(REJECTED_POSTINGS_CONDITION)
+    rows = session.scalars(
+        select(Posting).where(in_report).order_by(Posting.id).limit(limit).offset(offset)
+    )
+    items = [_rejected(posting) for posting in rows]
+    total = session.scalar(select(func.count()).select_from(Posting).where(in_report)) or 0
+    return page_of(items, total=total, limit=limit, offset=offset)
+
+
+def _rejected(posting: Posting) -> RejectedPostingOut:
+    """One report line as ``packline sage errors`` words it: Sage's messages from its array."""
+    refusal = json.loads(posting.error_items) if posting.error_items else []
+    return RejectedPostingOut(
+        posting_id=posting.id,
+        environment=posting.environment.value,
+        shipment_id=posting.shipment_id,
+        kind=posting.kind.value,
+        reference=posting.reference,
+        state=posting.state.value,
+        message=posting.last_error or "",
+        sage_messages=[str(item.get("$message", "")) for item in refusal],
+        created_at=posting.created_at,
+    )

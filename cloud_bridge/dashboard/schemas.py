@@ -61,7 +61,11 @@ class StationOut(ApiModel):
     )
     short_rate: float | None = Field(description="Shorts per pick, 0 to 1; null with no picks.")
     wrong_scan_rate: float | None = Field(
-        description="Wrong scans per scan (picks plus wrong scans), 0 to 1; null with no scans."
+        description=(
+            "Wrong scans per confirmed line: wrong scans divided by picks (lines picked in full "
+            "and confirmed at their slot). Stations do not report how many items they scanned, "
+            "so this is not a share of scans and can exceed 1; null with no picks."
+        )
     )
 
 
@@ -93,9 +97,13 @@ class OrderRowOut(ApiModel):
 
 
 class DespatchesOut(ApiModel):
-    """What left the building since midnight UTC."""
+    """What left the building since midnight on the site's clock."""
 
-    since: datetime = Field(description="Midnight UTC today.")
+    since: datetime = Field(description="Midnight today in the site's time zone, as a UTC instant.")
+    timezone: str = Field(description="The site's time zone (bridge.toml `[dashboard] timezone`).")
+    since_local: str = Field(
+        description="The same midnight on the site's clock, `YYYY-MM-DD HH:MM`."
+    )
     shipments: int = Field(description="Shipments made.")
     orders: int = Field(description="Distinct orders shipped.")
     units: int = Field(description="Units shipped.")

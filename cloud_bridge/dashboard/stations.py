@@ -2,6 +2,11 @@
 
 Rates come from the counters the station last reported (they only go up, since the station was
 set up), and throughput from the shipments table, both already held by the bridge.
+
+Both rates are per confirmed line (``picks``: a line picked in full and confirmed at its slot).
+A station reports wrong scans but not how many items it scanned, so there is no honest "share of
+scans" to give: adding wrong scans to picks would mix lines with scans, as a line of six units
+takes six good scans and counts one pick.
 """
 
 from __future__ import annotations
@@ -73,7 +78,6 @@ def _station(row: FleetStation, shipped: tuple[int, int]) -> StationOut:
     picks = counters.get("picks")
     shorts = counters.get("shorts")
     wrong_scans = counters.get("wrong_scans")
-    scans = None if picks is None or wrong_scans is None else picks + wrong_scans
     return StationOut(
         station_id=row.station_id,
         site=row.site,
@@ -93,7 +97,7 @@ def _station(row: FleetStation, shipped: tuple[int, int]) -> StationOut:
         shorts=shorts,
         wrong_scans=wrong_scans,
         short_rate=_rate(shorts, picks),
-        wrong_scan_rate=_rate(wrong_scans, scans),
+        wrong_scan_rate=_rate(wrong_scans, picks),
     )
 
 

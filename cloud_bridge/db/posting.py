@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -32,6 +33,8 @@ from cloud_bridge.db.base import Base
 from cloud_bridge.db.types import Money, Rate, UtcDateTime, string_enum, utc_now
 
 __all__ = [
+    "REJECTED_POSTINGS_CONDITION",
+    "REJECTED_POSTINGS_INDEX",
     "SAGE_CONNECTION_ID",
     "Posting",
     "PostingKind",
@@ -45,6 +48,22 @@ __all__ = [
     "SageSyncMark",
     "ShipmentCorrection",
 ]
+
+
+REJECTED_POSTINGS_CONDITION = (
+    "CASE WHEN state = 'failed' THEN 1 "
+    "WHEN state = 'posted' AND last_error IS NOT NULL THEN 1 ELSE 0 END = 1"
+)
+"""Which postings the error report lists: refused ones, and posted ones with a problem left.
+
+Kept as SQL text, for the partial index and the query alike: SQLite uses a partial index only
+when the query states its condition in the same words, never through bound parameters. It is
+one CASE term rather than an OR so SQLite cannot split it over the index on ``state``, which
+would walk every posted posting to find the few with a problem left.
+"""
+
+REJECTED_POSTINGS_INDEX = "ix_sage_postings_rejected"
+"""The partial index of the postings in the error report, so it is paged without a scan."""
 
 
 class SageEnvironment(enum.StrEnum):
@@ -136,6 +155,14 @@ class Posting(Base):
     __table_args__ = (
         UniqueConstraint("business_id", "shipment_id", "kind", "revision"),
         Index("ix_sage_postings_queue", "business_id", "state", "due_at"),
+        Index("ix_sage_postings_state_due_at", "state", "due_at"),
+        Index("ix_sage_postings_posted_at", "posted_at"),
+        Index(
+            REJECTED_POSTINGS_INDEX,
+            "id",
+            sqlite_where=text(REJECTED_POSTINGS_CONDITION),
+            postgresql_where=text(REJECTED_POSTINGS_CONDITION),
+        ),
         CheckConstraint("revision >= 1", name="revision_positive"),
     )
 

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud_bridge.credit.gate import Step
 from cloud_bridge.db.base import Base
 from cloud_bridge.db.types import UtcDateTime, string_enum, utc_now
 
-__all__ = ["AutoQueueEntry", "ErrorReport", "ReleaseStep"]
+__all__ = ["OPEN_ERRORS_INDEX", "AutoQueueEntry", "ErrorReport", "ReleaseStep"]
 
 
 ReleaseStep = Step
 """The steps at which an order is checked before it may be picked: the credit gate's own enum,
 so the stored step and the gate's step are one type."""
+
+
+OPEN_ERRORS_INDEX = "ix_error_reports_open"
+"""The partial index of unresolved report lines by age, so the open ones page without a scan."""
 
 
 class ErrorReport(Base):
@@ -38,6 +42,13 @@ class ErrorReport(Base):
 
     __table_args__ = (
         Index("ix_error_reports_order_no_resolved_at", "order_no", "resolved_at"),
+        Index(
+            OPEN_ERRORS_INDEX,
+            "created_at",
+            "id",
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
         CheckConstraint(
             "resolved_at IS NULL OR resolved_at >= created_at", name="resolved_after_created"
         ),

@@ -24,8 +24,13 @@ Effects, by event:
   0 and the order leaves the station, keeping its allocations so it can be released again.
 - ``label_printed``, ``label_reprinted``, ``label_voided``: no effect on the books. The shipment
   records the label of ``order_completed``, the one that shipped; a voided or reprinted label is
-  visible in the applied events and, for reprints and voids, in the audit trail with the actor
-  ``station:<id>`` (a second label in circulation is what an auditor asks about).
+  visible in the applied events.
+
+What a packer decided rather than did is also recorded in the audit trail, with the actor
+``station:<id>``, in the transaction that applies the event: reprints and voids (a second label
+in circulation is what an auditor asks about), shortages (stock the books expected and the
+packer did not find) and aborts (an order stopped after packing began). Each is recorded even
+when the books clamp or ignore its effect: the audit says what the station reported.
 """
 
 from __future__ import annotations
@@ -76,6 +81,8 @@ def apply_event(session: Session, station_id: str, event: StationEvent, now: dat
     """Apply one event's effect; ``now`` stamps the ledger rows it changes."""
     if isinstance(event, LabelReprinted | LabelVoided):
         _audit_label(session, station_id, event)
+    elif isinstance(event, ShortageRecorded | OrderAborted):
+        _audit_decision(session, station_id, event)
     if isinstance(event, _AUDIT_ONLY):
         return
     order = session.scalar(
@@ -106,6 +113,37 @@ def _audit_label(session: Session, station_id: str, event: LabelReprinted | Labe
         after={
             "label_id": event.label_id,
             "reason": event.reason,
+            "seq": event.seq,
+            "event_id": str(event.event_id),
+            "station_at": event.at,
+        },
+    )
+
+
+def _audit_decision(
+    session: Session, station_id: str, event: ShortageRecorded | OrderAborted
+) -> None:
+    """Record a shortage or an abort in the audit trail, in the transaction that applies it."""
+    if isinstance(event, ShortageRecorded):
+        action = "order.shortage.record"
+        reported: dict[str, object] = {
+            "line_id": event.line_id,
+            "sku": event.sku,
+            "slot": event.slot,
+            "expected_quantity": event.expected_quantity,
+            "found_quantity": event.found_quantity,
+            "reason": event.reason,
+        }
+    else:
+        action = "order.abort"
+        reported = {"reason": event.reason, "note": event.note}
+    record_audit(
+        session,
+        actor=station_actor(station_id),
+        action=action,
+        subject=f"order:{event.order_id}",
+        after={
+            **reported,
             "seq": event.seq,
             "event_id": str(event.event_id),
             "station_at": event.at,

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,7 +47,7 @@ from cloud_bridge.sage.errors import (
 )
 from edge.station.backoff import full_jitter
 
-__all__ = ["IDEMPOTENCY_SAFE_WINDOW", "Poster", "PostingRound"]
+__all__ = ["IDEMPOTENCY_SAFE_WINDOW", "AttemptObserver", "AttemptStep", "Poster", "PostingRound"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,23 @@ IDEMPOTENCY_SAFE_WINDOW = timedelta(days=6)
 """Sage replays an idempotency id for 7 days; after 6, search by reference before re-sending."""
 
 _Record = dict[str, Any]
+
+AttemptStep = Literal["document", "allocation"]
+"""What an attempt sends: a posting's document, or a credit note's link to its invoice."""
+
+
+class AttemptObserver(Protocol):
+    """Told of every attempt to send to Sage and of every one that failed, as they happen.
+
+    The queue's tables keep only each posting's latest outcome, so a failure that a later retry
+    mends leaves no trace there; an observer (the bridge's metrics) is what counts them.
+    """
+
+    def attempted(self, step: AttemptStep) -> None:
+        """An attempt is about to be sent."""
+
+    def failed(self, step: AttemptStep, error: SageError) -> None:
+        """The attempt ended with ``error`` (refused, throttled, unreachable...)."""
 
 
 @dataclass
@@ -90,8 +107,10 @@ class Poster:
         retry_initial_s: float = 30.0,
         retry_max_s: float = 3600.0,
         rng: random.Random | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         self._sessions = sessions
+        self._observer = observer
         self._client = client
         self._strategy = strategy
         self._clock = clock
@@ -194,6 +213,7 @@ class Poster:
             if posting.first_sent_at is None:
                 posting.first_sent_at = now
             posting.attempts += 1
+        self._attempted("document")
         try:
             record = None
             if search_first:
@@ -208,6 +228,7 @@ class Poster:
             if record is None:
                 record = await self._client.create(target.resource, target.singular, body)
         except SageError as error:
+            self._failed("document", error)
             self._handle(posting_id, error, "document")
             return "failed"
         with self._sessions.begin() as session:
@@ -255,6 +276,7 @@ class Poster:
         assert invoice_id is not None
         assert credit_id is not None
         note: str | None = None
+        self._attempted("allocation")
         try:
             invoice_record = await self._client.get("sales_invoices", invoice_id)
             credit_record = await self._client.get(
@@ -286,6 +308,7 @@ class Poster:
                     " has nothing outstanding, so the credit stays on the customer's account"
                 )
         except SageError as error:
+            self._failed("allocation", error)
             if isinstance(error, SageUnavailable | SageAuthError):
                 self._handle(posting_id, error, "allocation")
             note = f"credit note posted; its allocation to the invoice was refused: {error}"
@@ -297,6 +320,14 @@ class Poster:
             posting.posted_at = self._clock()
             posting.last_error = note
         return "posted"
+
+    def _attempted(self, step: AttemptStep) -> None:
+        if self._observer is not None:
+            self._observer.attempted(step)
+
+    def _failed(self, step: AttemptStep, error: SageError) -> None:
+        if self._observer is not None:
+            self._observer.failed(step, error)
 
     def _handle(self, posting_id: int, error: SageError, what: str) -> str:
         """Record a failure: refused for good, or pause the queue (raises `_Halt`)."""

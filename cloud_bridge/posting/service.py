@@ -30,7 +30,7 @@ from cloud_bridge.posting.connection import open_client
 from cloud_bridge.posting.documents import DocumentStrategy, strategy_for
 from cloud_bridge.posting.environment import select_environment
 from cloud_bridge.posting.planner import PlanResult, plan_postings
-from cloud_bridge.posting.poster import Poster, PostingRound
+from cloud_bridge.posting.poster import AttemptObserver, Poster, PostingRound
 from cloud_bridge.posting.settings import SageSettings
 from cloud_bridge.posting.sync import sync_from_sage
 from cloud_bridge.sage.client import SageClient, Sleep
@@ -77,7 +77,9 @@ class PostingService:
         max_attempts: int = 5,
         retry_initial_s: float | None = None,
         actor: str = BRIDGE_ACTOR,
+        observer: AttemptObserver | None = None,
     ) -> None:
+        """``observer``, if given, is told of each send to Sage and each failure (metrics)."""
         self._sessions = sessions
         self._actor = actor
         self.settings = settings
@@ -102,6 +104,7 @@ class PostingService:
                 settings.retry_initial_seconds if retry_initial_s is None else retry_initial_s
             ),
             retry_max_s=settings.retry_max_seconds,
+            observer=observer,
         )
         self.reconnect_required: str | None = None
         self.refused: str | None = None

@@ -19,6 +19,7 @@ from bridge_world import NOW, add_stock, basic_world, order
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from cloud_bridge.audit import AuditEntry
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.db.models import (
     Allocation,
@@ -436,3 +437,75 @@ def test_a_pick_for_a_line_not_on_the_order_is_recorded_with_a_warning(
 
     assert lines(engine) == {"1": (0, 0), "2": (0, 0)}
     assert "line '9' is not on the order" in caplog.text
+
+
+def audit_rows(engine: Engine) -> list[AuditEntry]:
+    with read(engine) as session:
+        return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+def test_a_shortage_and_an_abort_are_audited_with_the_station_as_actor(
+    engine: Engine, station: Station
+) -> None:
+    station.send(OrderScanned, order_version=2)
+    station.send(
+        ShortageRecorded,
+        line_id="2",
+        sku="TEA",
+        slot="A2",
+        expected_quantity=3,
+        found_quantity=1,
+        reason="damaged",
+    )
+    station.send(OrderAborted, reason="shortage", note="rest of the tea is crushed")
+
+    shortage, abort = audit_rows(engine)
+    assert (shortage.actor, shortage.role, shortage.action, shortage.subject) == (
+        f"station:{STATION}",
+        "station",
+        "order.shortage.record",
+        "order:SO1",
+    )
+    assert shortage.after is not None
+    assert {key: shortage.after[key] for key in ("line_id", "sku", "slot", "reason")} == {
+        "line_id": "2",
+        "sku": "TEA",
+        "slot": "A2",
+        "reason": "damaged",
+    }
+    assert (shortage.after["expected_quantity"], shortage.after["found_quantity"]) == (3, 1)
+    assert shortage.after["seq"] == 2
+    assert shortage.after["station_at"] == AT.isoformat()
+    assert (abort.actor, abort.action, abort.subject) == (
+        f"station:{STATION}",
+        "order.abort",
+        "order:SO1",
+    )
+    assert abort.after is not None
+    assert (abort.after["reason"], abort.after["note"], abort.after["seq"]) == (
+        "shortage",
+        "rest of the tea is crushed",
+        3,
+    )
+
+
+def test_a_replayed_shortage_is_audited_once(engine: Engine) -> None:
+    shortage = ShortageRecorded(
+        event_id=uuid.uuid4(),
+        seq=1,
+        at=AT,
+        order_id="SO1",
+        line_id="1",
+        sku="MUG",
+        slot="A1",
+        expected_quantity=5,
+        found_quantity=0,
+    )
+
+    outcomes = []
+    for _ in range(2):
+        with session_factory(engine).begin() as session:
+            outcomes.append(ingest_event(session, STATION, shortage).outcome)
+
+    assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
+    assert [row.action for row in audit_rows(engine)] == ["order.shortage.record"]

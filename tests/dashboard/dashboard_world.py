@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_bridge.api import create_app
@@ -29,6 +30,7 @@ class Dashboard:
     client: httpx.AsyncClient
     sessions: sessionmaker[Session]
     tokens: dict[Role, str]
+    app: FastAPI
 
     def bearer(self, role: Role) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -59,7 +61,7 @@ async def running_dashboard(tmp_path: Path) -> AsyncIterator[Dashboard]:
     app = create_app(sessions=sessions, slot_maps=SLOTS)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bridge") as client:
-        yield Dashboard(client=client, sessions=sessions, tokens=tokens)
+        yield Dashboard(client=client, sessions=sessions, tokens=tokens, app=app)
     engine.dispose()
 
 

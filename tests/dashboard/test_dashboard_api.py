@@ -21,9 +21,17 @@ from dashboard_world import (
 )
 
 from cloud_bridge.api.roles import ROUTE_PERMISSIONS, Permission, Role
+from cloud_bridge.credit import Step, credit_line_exceeded_message
 from cloud_bridge.dashboard.reconcile import RECONCILE_NEVER_RUN
 from cloud_bridge.db.fleet import FleetStation
-from cloud_bridge.db.models import Posting, PostingKind, PostingState, Shipment, ShipmentLine
+from cloud_bridge.db.models import (
+    ErrorReport,
+    Posting,
+    PostingKind,
+    PostingState,
+    Shipment,
+    ShipmentLine,
+)
 from cloud_bridge.db.posting import SageEnvironment
 from cloud_bridge.fleet.inventory import record_birth, record_status
 from edge.contract import StationBirth, StationCounters, StationId, StationStatus
@@ -255,7 +263,7 @@ async def test_a_station_shows_its_printer_outbox_and_rates_from_its_reported_co
     assert station["outbox_depth"] == 4
     assert (station["picks"], station["shorts"], station["wrong_scans"]) == (200, 5, 50)
     assert station["short_rate"] == pytest.approx(5 / 200)
-    assert station["wrong_scan_rate"] == pytest.approx(50 / 250)
+    assert station["wrong_scan_rate"] == pytest.approx(50 / 200)
     with dashboard.sessions() as session:
         stored = session.get_one(FleetStation, "w1.st01").counters
     assert stored is not None
@@ -312,12 +320,12 @@ async def test_a_credit_hold_shows_the_gates_exact_message_and_its_next_retry(
 
     errors = await dashboard.read("credit-errors")
     queue = await dashboard.read("auto-queue")
-    open_only = await dashboard.read("credit-errors", open="true")
-    resolved_only = await dashboard.read("credit-errors", open="false")
+    every_line = await dashboard.read("credit-errors", show="all")
+    resolved_only = await dashboard.read("credit-errors", show="resolved")
 
     assert [item["message"] for item in errors["items"]] == [CREDIT_EXCEEDED]
     assert errors["items"][0]["resolved_at"] is None
-    assert open_only["total"] == 1
+    assert every_line["total"] == 1
     assert resolved_only["total"] == 0
     entry = queue["items"][0]
     assert (entry["order_no"], entry["message"], entry["attempts"]) == (
@@ -328,6 +336,53 @@ async def test_a_credit_hold_shows_the_gates_exact_message_and_its_next_retry(
     assert datetime.fromisoformat(entry["next_retry_at"]) > datetime.fromisoformat(
         entry["failed_at"]
     )
+
+
+def _report_lines(dashboard: Dashboard, lines: list[tuple[str, int, bool]]) -> None:
+    """Error report lines (order, hours ago, resolved?) with the gate's words for each order."""
+    now = datetime.now(UTC)
+    with dashboard.sessions.begin() as session:
+        for order_no, hours_ago, resolved in lines:
+            created = now - timedelta(hours=hours_ago)
+            session.add(
+                ErrorReport(
+                    order_no=order_no,
+                    step=Step.ADVICE,
+                    message=credit_line_exceeded_message(order_no, "D2"),
+                    created_at=created,
+                    resolved_at=created + timedelta(minutes=5) if resolved else None,
+                )
+            )
+
+
+async def test_the_credit_report_opens_on_open_lines_newest_first_with_all_a_choice_away(
+    dashboard: Dashboard,
+) -> None:
+    for order_no in ("SO-OLD", "SO-MID", "SO-NEW"):
+        body = order_body(order_no, "A", [("MUG", 1)], debtor="D2")
+        await dashboard.admin("POST", "/orders", body, expect=201)
+    _report_lines(dashboard, [("SO-OLD", 30, False), ("SO-MID", 20, True), ("SO-NEW", 10, False)])
+
+    opened = await dashboard.read("credit-errors")
+    everything = await dashboard.read("credit-errors", show="all")
+
+    assert [item["order_no"] for item in opened["items"]] == ["SO-NEW", "SO-OLD"]
+    assert opened["total"] == 2
+    assert [item["order_no"] for item in everything["items"]] == ["SO-NEW", "SO-MID", "SO-OLD"]
+    assert everything["items"][0]["message"] == (
+        "Order (SO-NEW): Invoice debtor (D2): Credit line exceeded."
+    )
+
+
+async def test_an_unknown_credit_report_view_is_refused_naming_show(dashboard: Dashboard) -> None:
+    response = await dashboard.client.get(
+        "/dashboard/api/credit-errors",
+        params={"show": "closed"},
+        headers=dashboard.bearer(Role.VIEWER),
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "show"
 
 
 # --- inventory --------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_bridge.dashboard.inventory import inventory_page
-from cloud_bridge.dashboard.seeding import seed_orders
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.db.ledger import ACTIVE_BORROWED_INDEX
+from firmware_sim.dashboard_seed import seed_orders
 
 
 @pytest.fixture

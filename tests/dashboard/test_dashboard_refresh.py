@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud_bridge.api import create_app
 from cloud_bridge.api.roles import Role
 from cloud_bridge.api.tokens import create_token
-from cloud_bridge.dashboard.seeding import seed_orders
 from cloud_bridge.db import make_engine, session_factory, upgrade
 from cloud_bridge.posting.reconcile_record import (
     CheckedCounts,
@@ -34,6 +33,7 @@ from cloud_bridge.posting.reconcile_record import (
     record_reconciliation,
 )
 from firmware_sim.browser import LocalBrowser, local_browser
+from firmware_sim.dashboard_seed import seed_orders
 from firmware_sim.ports import free_port
 
 pytestmark = pytest.mark.timeout(120)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dashboard_world import Dashboard, running_dashboard
 
-from cloud_bridge.dashboard.seeding import SeedError, SeedSummary, seed_orders
+from firmware_sim.dashboard_seed import SAGE_REFUSAL, SeedError, SeedSummary, seed_orders
 
 ORDERS = 2_000
 GATE_MESSAGE = re.compile(
@@ -90,6 +90,24 @@ async def test_seeded_shipments_stations_and_borrows_fill_their_panels(
     lent = sum(row["lent"] for row in inventory["items"])
     assert borrowed == lent > 0
     assert summary.borrowed_allocations > 0
+
+
+async def test_every_seeded_shipment_has_a_posting_mostly_posted_some_refused_some_pending(
+    seeded: tuple[Dashboard, SeedSummary],
+) -> None:
+    dashboard, summary = seeded
+
+    sage = await dashboard.read("sage")
+    rejected = await dashboard.read("sage/rejected", limit=500)
+
+    queue = {item["state"]: item["count"] for item in sage["queue"]}
+    assert sum(queue.values()) == summary.shipments
+    assert queue == {"dismissed": 0, **summary.postings}
+    assert queue["posted"] > queue["pending"] > queue["failed"] > 0
+    assert sage["environment"] == "test"
+    assert sage["last_posted_at"] is not None
+    assert rejected["total"] == queue["failed"]
+    assert {tuple(item["sage_messages"]) for item in rejected["items"]} == {(SAGE_REFUSAL,)}
 
 
 async def test_seeding_the_same_database_twice_is_refused(

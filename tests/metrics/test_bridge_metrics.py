@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -10,14 +11,17 @@ from pathlib import Path
 import httpx
 import pytest
 from bridge_world import add_debtor, add_stock, basic_world, order
-from prometheus_client import generate_latest
-from sqlalchemy import func, select, text
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select, text, update
 
 from cloud_bridge.api import create_app
 from cloud_bridge.api.roles import Role
 from cloud_bridge.api.tokens import create_token
 from cloud_bridge.config import parse_bridge_config
-from cloud_bridge.db.models import AutoQueueEntry, ErrorReport, OrderType
+from cloud_bridge.db import make_engine, session_factory
+from cloud_bridge.db.models import AutoQueueEntry, ErrorReport, OrderType, SalesOrder
 from cloud_bridge.db.posting import (
     Posting,
     PostingKind,
@@ -25,6 +29,7 @@ from cloud_bridge.db.posting import (
     SageEnvironment,
 )
 from cloud_bridge.db.shipping import Shipment
+from cloud_bridge.metrics import BridgeCollector, BridgeMetrics, DatabaseCollector
 from cloud_bridge.runtime import Bridge
 from metrics.scrape import parse, value
 
@@ -206,3 +211,63 @@ def test_two_bridges_in_one_process_keep_their_own_figures(tmp_path: Path) -> No
     runs = "packline_bridge_allocation_cycle_seconds_count"
     assert value(first_samples, runs) == 1
     assert value(second_samples, runs) == 0
+
+
+UNREACHABLE = {
+    "postgresql": "postgresql+psycopg://packline@127.0.0.1:9/packline?connect_timeout=2",
+    "sqlite": "sqlite:///{tmp}/no-such-folder/bridge.db",
+}
+"""Databases nothing can connect to: nothing listens on the port, the folder does not exist."""
+
+
+@pytest.mark.parametrize("backend", sorted(UNREACHABLE))
+def test_creating_the_metrics_for_a_database_that_cannot_connect_reads_nothing(
+    backend: str, tmp_path: Path
+) -> None:
+    engine = make_engine(UNREACHABLE[backend].format(tmp=tmp_path))
+    try:
+        metrics = BridgeMetrics(session_factory(engine))
+        samples = parse(generate_latest(metrics.registry).decode())
+    finally:
+        engine.dispose()
+
+    # Only the scrape read the database: one failure per figure, none from registering.
+    assert value(samples, "packline_bridge_scrape_errors_total") == 3
+    assert "packline_bridge_orders" not in samples
+    assert value(samples, "packline_bridge_allocation_cycle_seconds_count") == 0
+
+
+def names(families: Iterable[Metric]) -> set[str]:
+    return {family.name for family in families}
+
+
+def test_each_collector_describes_exactly_the_families_it_collects(bridge: Bridge) -> None:
+    seed_orders(bridge)
+    database = DatabaseCollector(bridge.sessions)
+    live = BridgeCollector(bridge)
+    collectors: list[Collector] = [database, live]
+
+    for collector in collectors:
+        described = names(collector.describe())  # type: ignore[attr-defined]
+        collected = names(collector.collect())
+        if collector is live:
+            # The ingest figures exist only once `run` has started the consumer.
+            collected |= {name for name in described if name.startswith("packline_bridge_ingest")}
+        assert described == collected
+
+
+def test_a_scrape_does_not_wait_for_a_transaction_holding_the_write_lock(bridge: Bridge) -> None:
+    seed_orders(bridge)
+    bridge.run_cycle()
+    registry: CollectorRegistry = bridge.metrics.registry
+
+    with bridge.sessions() as writer, writer.begin():
+        writer.execute(update(SalesOrder).where(SalesOrder.order_no == "SO-1").values(version=9))
+        started = time.perf_counter()
+        samples = parse(generate_latest(registry).decode())
+        took = time.perf_counter() - started
+
+    # Waiting for the write lock would take the whole 5 s busy timeout, then fail the reads.
+    assert took < 1.0
+    assert value(samples, "packline_bridge_scrape_errors_total") == 0
+    assert value(samples, "packline_bridge_credit_holds", reason="credit") == 2

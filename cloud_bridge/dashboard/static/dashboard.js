@@ -135,6 +135,10 @@
   }
 
   function stationsPanel(body) {
+    body.append(el("p", { className: "note", "data-testid": "station-rates-note", text:
+      "Both rates count per confirmed line (a line picked in full and confirmed at its slot), since each station set up. " +
+      "Short rate: shortages per confirmed line. Wrong scans per confirmed line: wrong scans divided by confirmed lines; " +
+      "stations do not report how many items they scanned, so it is not a share of scans and can exceed 1." }));
     const list = pagedList(body, {
       caption: "Stations, their presence, printer, throughput, error rates and outbox",
       path: "stations",
@@ -148,7 +152,7 @@
         { label: "Shipments, last hour", number: true, value: (s) => s.shipments_last_hour },
         { label: "Orders, last hour", number: true, value: (s) => s.orders_last_hour },
         { label: "Short rate", number: true, value: (s) => percent(s.short_rate) },
-        { label: "Wrong-scan rate", number: true, value: (s) => percent(s.wrong_scan_rate) },
+        { label: "Wrong scans per confirmed line", number: true, value: (s) => shown(s.wrong_scan_rate === null ? null : s.wrong_scan_rate.toFixed(3)) },
         { label: "Outbox depth", number: true, value: (s) => shown(s.outbox_depth) },
         { label: "Last seen", value: (s) => when(s.last_seen) },
       ],
@@ -208,7 +212,7 @@
       const figure = (label, value) => el("div", {}, el("dt", { text: label }), el("dd", { text: String(value) }));
       body.replaceChildren(
         el("dl", { className: "figures" }, figure("Shipments", today.shipments), figure("Orders", today.orders), figure("Units", today.units)),
-        el("p", { className: "note", text: `Since ${when(today.since)}.` }),
+        el("p", { className: "note", "data-testid": "despatches-since", text: `Since midnight ${today.timezone} time: ${today.since_local} ${today.timezone} (${when(today.since)}).` }),
       );
     };
   }
@@ -272,11 +276,17 @@
     };
   }
 
+  /* Opens on the open lines, newest first: those are the holds someone still has to act on. */
   function creditErrorsPanel(body) {
-    body.append(el("p", { className: "note", text: "Why orders did not progress, with the credit gate's exact messages, oldest first." }));
+    const select = el("select", { id: "credit-errors-show", "data-testid": "credit-errors-show" },
+      el("option", { value: "open", text: "Open only", selected: true }),
+      el("option", { value: "all", text: "All, resolved included" }));
+    const filter = el("div", { className: "filters" }, el("label", { for: "credit-errors-show", text: "Show lines" }), select);
+    body.append(filter, el("p", { className: "note", text: "Why orders did not progress, with the credit gate's exact messages, newest first." }));
     const list = pagedList(body, {
       caption: "Credit check error report",
       path: "credit-errors",
+      filters: () => ({ show: select.value }),
       columns: [
         { label: "Order", value: (r) => r.order_no },
         { label: "Step", value: (r) => stateLabel(r.step) },
@@ -285,6 +295,7 @@
         { label: "Status", value: (r) => (r.resolved_at ? badge("good", "\u2713", `Resolved ${when(r.resolved_at)}`) : badge("bad", "\u26A0", "Open")) },
       ],
     });
+    select.addEventListener("change", () => guarded(list.reset));
     return list.load;
   }
 

@@ -1,7 +1,10 @@
 """Fill a database with a warehouse's worth of orders, for the dashboard's benchmarks and tests.
 
+Test and benchmark data, so it lives with the simulated rig and never ships in the bridge.
 Rows go in with bulk inserts (no ORM objects), so 100,000 orders with their lines, shipments,
-allocations and credit holds take seconds on SQLite. Everything is drawn from one seeded random
+Sage postings, allocations and credit holds take seconds on SQLite. Every shipment has its Sage
+invoice posting: most posted, some refused with a Sage message, some still pending, so the Sage
+panel is measured at the same scale as the rest. Everything is drawn from one seeded random
 generator, so a seed always gives the same database relative to ``now``. Credit holds carry the
 gate's own messages (`cloud_bridge.credit`), never a copy of their wording.
 """
@@ -32,12 +35,16 @@ from cloud_bridge.db.models import (
     Location,
     OrderLine,
     OrderState,
+    Posting,
+    PostingKind,
+    PostingState,
     Product,
     SalesOrder,
     Shipment,
     ShipmentLine,
     StockItem,
 )
+from cloud_bridge.db.posting import SAGE_CONNECTION_ID, SageConnection, SageEnvironment
 from cloud_bridge.errors import BridgeError
 
 __all__ = ["SeedError", "SeedSummary", "seed_orders"]
@@ -51,6 +58,15 @@ _BATCH = 5_000
 _BORROWED_SHARE = 0.2
 _RECENT_SHARE = 0.2
 """Orders created in the last 24 hours, so the hourly chart has a trend at any size."""
+BUSINESS = "seed-business"
+"""The Sage business every seeded posting belongs to (in the test environment)."""
+_POSTING_WEIGHTS: dict[PostingState, int] = {
+    PostingState.POSTED: 90,
+    PostingState.FAILED: 3,
+    PostingState.PENDING: 7,
+}
+SAGE_REFUSAL = "Stock is too low to post this invoice"
+"""The message Sage gives in a seeded refusal, inside its error array as Sage words it."""
 
 _STATE_WEIGHTS: dict[OrderState, int] = {
     OrderState.NEW: 10,
@@ -89,6 +105,8 @@ class SeedSummary:
     credit_holds: int = 0
     stations: list[str] = field(default_factory=list)
     states: dict[str, int] = field(default_factory=dict)
+    postings: dict[str, int] = field(default_factory=dict)
+    """Sage postings per state (one invoice per shipment)."""
 
 
 @dataclass
@@ -97,6 +115,7 @@ class _Rows:
     lines: list[dict[str, Any]] = field(default_factory=list)
     shipments: list[dict[str, Any]] = field(default_factory=list)
     shipment_lines: list[dict[str, Any]] = field(default_factory=list)
+    postings: list[dict[str, Any]] = field(default_factory=list)
     allocations: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     queue: list[dict[str, Any]] = field(default_factory=list)
@@ -114,8 +133,9 @@ def seed_orders(
     """Insert ``count`` orders spread over states, ``days`` days, accounts and ``stations``.
 
     Also inserts what they need (accounts in borrowing pairs, products, stock, debtors, the
-    stations with counters), some shipments, allocations (a fifth borrowed from the linked
-    account) and credit holds with their error report and auto queue rows. The database must
+    stations with counters, the Sage connection), some shipments each with its Sage invoice
+    posting, allocations (a fifth borrowed from the linked account) and credit holds with their
+    error report and auto queue rows. The database must
     not hold a seeding already.
     """
     if count < 0:
@@ -189,6 +209,17 @@ def _reference_data(
         ],
     )
     session.execute(insert(FleetStation), list(_stations(rng, station_ids, now)))
+    session.execute(
+        insert(SageConnection),
+        [
+            {
+                "id": SAGE_CONNECTION_ID,
+                "environment": SageEnvironment.TEST.value,
+                "business_id": BUSINESS,
+                "selected_at": now - timedelta(days=60),
+            }
+        ],
+    )
 
 
 def _stations(
@@ -347,6 +378,37 @@ class _Seeder:
             for line_id, sku, _ in draft.lines
             if draft.shipped[line_id] > 0
         )
+        self._posting(shipment_id, draft.order_no, min(self.now, shipped_at))
+
+    def _posting(self, shipment_id: int, order_no: str, shipped_at: datetime) -> None:
+        """The shipment's invoice posting: posted, refused by Sage, or waiting to be sent."""
+        weights = _POSTING_WEIGHTS
+        state = self.rng.choices(list(weights), weights=list(weights.values()))[0]
+        sent = shipped_at + timedelta(seconds=self.rng.randint(1, 90))
+        refused = state is PostingState.FAILED
+        self.rows.postings.append(
+            {
+                "environment": SageEnvironment.TEST.value,
+                "business_id": BUSINESS,
+                "shipment_id": shipment_id,
+                "kind": PostingKind.INVOICE.value,
+                "revision": 1,
+                "idempotency_id": f"{shipment_id:032x}",
+                "reference": f"{order_no}/1",
+                "document": "{}",
+                "state": state.value,
+                "due_at": shipped_at,
+                "created_at": shipped_at,
+                "first_sent_at": None if state is PostingState.PENDING else sent,
+                "attempts": 0 if state is PostingState.PENDING else 1,
+                "last_error": "Sage refused the invoice (422)" if refused else None,
+                "error_items": _refusal() if refused else None,
+                "sage_id": f"sage-{shipment_id}" if state is PostingState.POSTED else None,
+                "posted_at": sent if state is PostingState.POSTED else None,
+            }
+        )
+        postings = self.summary.postings
+        postings[state.value] = postings.get(state.value, 0) + 1
 
     def _allocations(self, draft: _Draft) -> None:
         for line_id, sku, quantity in draft.lines:
@@ -396,6 +458,12 @@ class _Seeder:
         self.summary.credit_holds += 1
 
 
+def _refusal() -> str:
+    """Sage's error array for a refused invoice, as its API returns one."""
+    item = {"$severity": "error", "$dataCode": "RecordInvalid", "$message": SAGE_REFUSAL}
+    return json.dumps([item])
+
+
 def _order_row(draft: _Draft, number: int) -> dict[str, Any]:
     return {
         "order_no": draft.order_no,
@@ -425,6 +493,7 @@ def _insert(session: Session, rows: _Rows) -> None:
         (OrderLine, rows.lines),
         (Shipment, rows.shipments),
         (ShipmentLine, rows.shipment_lines),
+        (Posting, rows.postings),
         (Allocation, rows.allocations),
         (ErrorReport, rows.errors),
         (AutoQueueEntry, rows.queue),
