@@ -28,6 +28,12 @@ _FIXED_RANGE = (20_000, 32_000)
 """Below Linux's ephemeral range (32768-60999), so no outgoing connection is ever given one."""
 
 
+_HANDED_OUT: set[int] = set()
+"""Ports this process already handed out: a server that has not started yet does not hold its
+port, so without this two calls (a station's printer and another's screen, in a fleet drill)
+could be given the same one."""
+
+
 def reserved_ports(count: int, host: str = LOOPBACK) -> list[int]:
     """`count` ports, free now, for servers that start later and keep theirs across restarts.
 
@@ -41,6 +47,8 @@ def reserved_ports(count: int, host: str = LOOPBACK) -> list[int]:
     found: list[int] = []
     for offset in range(end - start):
         port = start + (first - start + offset) % (end - start)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:
                 probe.bind((host, port))
@@ -48,6 +56,7 @@ def reserved_ports(count: int, host: str = LOOPBACK) -> list[int]:
                 continue
         found.append(port)
         if len(found) == count:
+            _HANDED_OUT.update(found)
             return found
     raise OSError(f"only {len(found)} of {count} ports free in {start}-{end}")
 

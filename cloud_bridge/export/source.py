@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from cloud_bridge.db import make_engine
 from cloud_bridge.db.engine import DEFAULT_BUSY_TIMEOUT_MS
@@ -35,7 +36,9 @@ def snapshot_engine(url: str) -> Engine:
         raise ExportInputError(
             f"database {database} does not exist; expected the bridge's SQLite file"
         )
-    engine = create_engine(parsed)
+    # No pool: a reader's connection closes with its session. A pooled reader engine per app
+    # (the dashboard, /metrics) would hold its file descriptors for the life of the process.
+    engine = create_engine(parsed, poolclass=NullPool)
 
     @event.listens_for(engine, "connect")
     def _tune(dbapi_connection: Any, _record: Any) -> None:

@@ -48,7 +48,11 @@ FIVE_LINES = (
 async def run(
     mosquitto: MosquittoBroker, station_id: StationId, tmp_path: Path
 ) -> AsyncIterator[StationRun]:
-    async with station_on_rig(mosquitto, station_id, tmp_path / "state") as running:
+    # The alert is the tallest state the layout must fit; on a loaded machine the default 3 s
+    # could clear it before both kiosk sizes are looked at.
+    async with station_on_rig(
+        mosquitto, station_id, tmp_path / "state", alert_seconds=60
+    ) as running:
         yield running
 
 
