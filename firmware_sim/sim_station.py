@@ -6,6 +6,7 @@ benchmarks, the tests and the demo describe the simulated station in one place.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -53,6 +54,9 @@ def sim_station_document(
     """
     if screen_port is None:
         screen_port = reserved_ports(1)[0]
+    # Each station needs its own block of SSCC serials, as on a real site: two stations counting
+    # from the same start would print the same SSCC (and label id) for different parcels.
+    serial_block = (1 + zlib.crc32(station_id.client_id.encode()) % 998) * 1_000_000
     return {
         "station": {
             "site": station_id.site,
@@ -74,8 +78,8 @@ def sim_station_document(
         "labels": {
             "company_prefix": "7613032",
             "extension_digit": 3,
-            "serial_start": 1000,
-            "serial_end": 999_999,
+            "serial_start": serial_block,
+            "serial_end": serial_block + 999_999,
         },
         "lights": {
             "slots": {
