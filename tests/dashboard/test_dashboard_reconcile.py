@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,8 +32,9 @@ from cloud_bridge.db.models import (
 from cloud_bridge.db.posting import SageEnvironment, SageReconcileRun
 from cloud_bridge.posting.reconcile import DifferenceKind, Reconciliation, reconcile
 from cloud_bridge.posting.sync import sync_from_sage
-from cloud_bridge.sage import OAuthTokens, SageClient, TokenStore
+from cloud_bridge.sage import SageClient, TokenStore
 from firmware_sim.sage import ManualClock, SageSandbox, create_sandbox
+from firmware_sim.sage.login import save_sandbox_login
 
 API = "http://sage.test/v3.1"
 TOKEN_URL = "http://sage.test/oauth/token"
@@ -54,17 +55,10 @@ async def world(tmp_path: Path) -> AsyncIterator[ReconcileWorld]:
     sandbox.add_contact("test", "Debtor One", reference="D1")
     sandbox.add_product("test", "MUG", "Mug", quantity_in_stock=Decimal(100))
     sandbox.add_product("test", "TEA", "Tea")
-    pair = sandbox.login()
     clock = sandbox.clock
-    tokens = TokenStore(tmp_path / "sage-tokens.json", environment="test")
-    tokens.save(
-        OAuthTokens(
-            access_token=pair.access_token,
-            refresh_token=pair.refresh_token,
-            access_expires_at=clock() + timedelta(seconds=pair.expires_in),
-            refresh_expires_at=clock() + timedelta(seconds=pair.refresh_token_expires_in),
-        )
-    )
+    token_file = tmp_path / "sage-tokens.json"
+    save_sandbox_login(sandbox, token_file, "test")
+    tokens = TokenStore(token_file, environment="test")
     client = SageClient(
         base_url=API,
         business_id=sandbox.business_id("test"),
